@@ -1,0 +1,122 @@
+//! Frames and the transport traits.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use shadowcat_raw_transport::ChildProcess;
+
+use crate::Result;
+
+/// One message's bytes as they arrived, with where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Frame {
+    /// The message bytes, without framing (no line ending).
+    pub bytes: Bytes,
+    /// The 1-based line number, on line-framed transports.
+    pub line: Option<u64>,
+    /// The byte offset within the stream, on stream transports.
+    pub offset: Option<u64>,
+}
+
+impl Frame {
+    /// A frame with no position.
+    pub fn new(bytes: Bytes) -> Self {
+        Self {
+            bytes,
+            line: None,
+            offset: None,
+        }
+    }
+}
+
+/// What a reader yields: a frame, or a framing error (such as an oversized line, whose bytes
+/// were skipped) after which reading can go on.
+pub type Received = std::result::Result<Frame, shadowcat_mcp::Error>;
+
+/// Receives frames from one peer.
+#[async_trait]
+pub trait FrameReader: Send {
+    /// The next frame; `Ok(None)` at the end of the stream. Cancel-safe: dropping the future
+    /// loses no input.
+    async fn recv(&mut self) -> Result<Option<Received>>;
+
+    /// Whether another frame may be ready without waiting for I/O. A writer on the other
+    /// side flushes when this is false, so bursts go out in one write.
+    fn has_buffered(&self) -> bool {
+        false
+    }
+}
+
+/// Sends frames to one peer. Frames are buffered until [`flush`](Self::flush).
+#[async_trait]
+pub trait FrameWriter: Send {
+    /// Queues one message (its bytes, without framing).
+    async fn send(&mut self, message: &[u8]) -> Result<()>;
+
+    /// Writes out everything queued.
+    async fn flush(&mut self) -> Result<()>;
+
+    /// Flushes and closes the stream (the peer sees end of input).
+    async fn close(&mut self) -> Result<()>;
+}
+
+/// The kind of transport a connection runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// Newline-delimited JSON over stdin/stdout.
+    Stdio,
+}
+
+/// An accepted client connection.
+pub struct Connection {
+    /// Frames from the client.
+    pub reader: Box<dyn FrameReader>,
+    /// Frames to the client.
+    pub writer: Box<dyn FrameWriter>,
+    /// The transport it runs on.
+    pub kind: TransportKind,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+/// A connection to a server.
+pub struct Upstream {
+    /// Frames from the server.
+    pub reader: Box<dyn FrameReader>,
+    /// Frames to the server.
+    pub writer: Box<dyn FrameWriter>,
+    /// The server's process, when the proxy started it.
+    pub process: Option<ChildProcess>,
+    /// The transport it runs on.
+    pub kind: TransportKind,
+    /// What the upstream is, for messages (a command line or URL).
+    pub description: String,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("kind", &self.kind)
+            .field("description", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The side where the proxy accepts clients.
+#[async_trait]
+pub trait Incoming: Send {
+    /// The next client connection; `Ok(None)` when no more will come.
+    async fn accept(&mut self) -> Result<Option<Connection>>;
+}
+
+/// The side where the proxy connects to a server.
+#[async_trait]
+pub trait Outgoing: Send {
+    /// Connects (for a subprocess: starts it).
+    async fn connect(&mut self) -> Result<Upstream>;
+}

@@ -1,0 +1,24 @@
+//! Bytes-only I/O for Shadowcat: the process's own stdin and stdout, and child processes.
+//!
+//! Nothing here knows about MCP; higher layers frame the bytes.
+//!
+//! ```no_run
+//! # async fn demo() -> shadowcat_raw_transport::Result<()> {
+//! use shadowcat_raw_transport::{ChildProcess, CommandSpec};
+//! use std::time::Duration;
+//!
+//! let spec = CommandSpec::new("cat");
+//! let (mut child, stdin, _stdout) = ChildProcess::spawn(&spec)?;
+//! drop(stdin); // EOF: `cat` exits on its own
+//! let exit = child.shutdown(Duration::from_secs(2)).await?;
+//! assert!(exit.success());
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod process;
+mod stdio;
+
+pub use error::{Error, Result};
+pub use process::{ChildExit, ChildProcess, ChildStdin, ChildStdout, CommandSpec};
+pub use stdio::{StdinReader, StdoutWriter, stdin, stdout};
