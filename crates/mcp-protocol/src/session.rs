@@ -298,11 +298,11 @@ impl Session {
         if msg.kind() == MessageKind::Batch {
             return self.on_batch(from, msg, now);
         }
-        if msg.is_request() {
-            if let Some(error) = self.admit(from, msg) {
-                self.stats.rejected += 1;
-                return Effect::Reply(error);
-            }
+        if msg.is_request()
+            && let Some(error) = self.admit(from, msg)
+        {
+            self.stats.rejected += 1;
+            return Effect::Reply(error);
         }
         self.observe(from, msg, now);
         Effect::Forward
@@ -400,10 +400,10 @@ impl Session {
                 }
             }
             MessageKind::Notification => match msg.method() {
-                Some("notifications/initialized") if from == Peer::Client => {
-                    if self.phase == Phase::Initialized {
-                        self.phase = Phase::Ready;
-                    }
+                Some("notifications/initialized")
+                    if from == Peer::Client && self.phase == Phase::Initialized =>
+                {
+                    self.phase = Phase::Ready;
                 }
                 Some("notifications/cancelled") => {
                     // The canceller's own request will not be answered: forget it.
@@ -421,14 +421,14 @@ impl Session {
     }
 
     fn observe_client_request(&mut self, id: &RequestId, msg: &Message) {
-        if self.era.is_none() || msg.method() == Some("initialize") {
-            if let Some(signal) = detect_era(msg) {
-                self.era = Some(signal.era);
-                if signal.era == Era::Stateless {
-                    self.version = Some(signal.version);
-                } else {
-                    self.requested_version = Some(signal.version);
-                }
+        if (self.era.is_none() || msg.method() == Some("initialize"))
+            && let Some(signal) = detect_era(msg)
+        {
+            self.era = Some(signal.era);
+            if signal.era == Era::Stateless {
+                self.version = Some(signal.version);
+            } else {
+                self.requested_version = Some(signal.version);
             }
         }
         if msg.method() == Some("initialize") {
@@ -516,13 +516,13 @@ impl Session {
                 }
             }
         }
-        if let Some(idle) = self.config.idle_timeout {
-            if self.last_activity + idle <= now {
-                self.phase = Phase::Closed;
-                effects.push(Effect::Close {
-                    reason: format!("idle for {} ms", idle.as_millis()),
-                });
-            }
+        if let Some(idle) = self.config.idle_timeout
+            && self.last_activity + idle <= now
+        {
+            self.phase = Phase::Closed;
+            effects.push(Effect::Close {
+                reason: format!("idle for {} ms", idle.as_millis()),
+            });
         }
         effects
     }

@@ -98,10 +98,11 @@ pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 /// revision (the client then decides whether it can go on). `None` when `supported` has no
 /// session-era revision.
 pub fn negotiate(requested: &str, supported: &[ProtocolVersion]) -> Option<ProtocolVersion> {
-    if let Some(v) = ProtocolVersion::parse(requested) {
-        if supported.contains(&v) && v.era() == Era::Session {
-            return Some(v);
-        }
+    if let Some(v) = ProtocolVersion::parse(requested)
+        && supported.contains(&v)
+        && v.era() == Era::Session
+    {
+        return Some(v);
     }
     supported
         .iter()

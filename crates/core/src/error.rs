@@ -1,0 +1,39 @@
+//! The crate's one error type.
+
+/// Why the proxy could not run, saying which side failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client side failed (its stream broke).
+    #[error("client side: {0}")]
+    Client(#[source] shadowcat_transport::Error),
+    /// The server side failed (it could not be started, or its stream broke).
+    #[error("server side: {0}")]
+    Upstream(#[source] shadowcat_transport::Error),
+    /// The client transport accepted no client.
+    #[error("no client connected")]
+    NoClient,
+}
+
+impl Error {
+    /// Whether the client side failed.
+    pub fn is_client(&self) -> bool {
+        matches!(self, Self::Client(_) | Self::NoClient)
+    }
+
+    /// Whether the server side failed.
+    pub fn is_upstream(&self) -> bool {
+        matches!(self, Self::Upstream(_))
+    }
+
+    pub(crate) fn from_transport(err: shadowcat_transport::Error) -> Self {
+        if err.is_client() {
+            Self::Client(err)
+        } else {
+            Self::Upstream(err)
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

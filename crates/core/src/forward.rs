@@ -1,0 +1,490 @@
+//! The forward proxy: one client, one server, full duplex.
+//!
+//! Two tasks, one per direction, each owning the reader of its source and the writer of its
+//! destination, so neither direction ever waits on the other (a server blocked writing to
+//! us while we are blocked writing to it cannot happen). Messages the proxy makes itself
+//! (error answers to bad input) go to the other task's writer through a small side queue.
+//! Every message is parsed once, handed to the [`Session`] state machine, and forwarded as
+//! its original bytes.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use shadowcat_mcp::{Effect, Message, Peer, Session, SessionConfig, SessionStats};
+use shadowcat_raw_transport::ChildExit;
+use shadowcat_transport::{Connection, FrameReader, FrameWriter, Received, Upstream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::{Error, Result};
+
+/// How the forward proxy behaves.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ForwardConfig {
+    /// Session limits (pending requests, timeouts).
+    pub session: SessionConfig,
+    /// How long the server gets to exit after its stdin is closed, and again after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// How many proxy-made messages (error answers) may wait for a writer; more are dropped
+    /// and logged, so a peer that floods bad input while not reading cannot stall the proxy.
+    pub side_queue: usize,
+}
+
+impl Default for ForwardConfig {
+    fn default() -> Self {
+        Self {
+            session: SessionConfig::default(),
+            shutdown_grace: Duration::from_secs(5),
+            side_queue: 1024,
+        }
+    }
+}
+
+impl ForwardConfig {
+    /// Sets the session limits.
+    pub fn with_session(mut self, session: SessionConfig) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Sets the shutdown grace period.
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+}
+
+/// Which side ended the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndedBy {
+    /// The client closed its input (or stopped reading); the server was shut down.
+    Client,
+    /// The server exited or closed its output while the client was still there.
+    Server,
+    /// Shutdown was requested (a signal); the server was shut down.
+    Shutdown,
+}
+
+/// What happened during a forward proxy run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ForwardReport {
+    /// Which side ended it.
+    pub ended_by: EndedBy,
+    /// How the server process ended, when the proxy started one.
+    pub server_exit: Option<ChildExit>,
+    /// Client requests the server never answered (each got a JSON-RPC error).
+    pub unanswered: usize,
+    /// The upstream, for messages.
+    pub upstream: String,
+    /// The session's counters.
+    pub stats: SessionStats,
+}
+
+impl ForwardReport {
+    /// Whether the run ended because the server went away (a failure for the client).
+    pub fn is_failure(&self) -> bool {
+        self.ended_by == EndedBy::Server
+    }
+
+    /// One line saying why the run ended.
+    pub fn reason(&self) -> String {
+        let exit = self
+            .server_exit
+            .map_or_else(|| "closed its output".to_owned(), |e| e.to_string());
+        let unanswered = match self.unanswered {
+            0 => String::new(),
+            1 => "; 1 pending request was answered with an error".to_owned(),
+            n => format!("; {n} pending requests were answered with errors"),
+        };
+        match self.ended_by {
+            EndedBy::Server => format!("server {} {exit}{unanswered}", self.upstream),
+            EndedBy::Client => {
+                format!(
+                    "client closed its input; server {} {exit}{unanswered}",
+                    self.upstream
+                )
+            }
+            EndedBy::Shutdown => {
+                format!(
+                    "shutdown requested; server {} {exit}{unanswered}",
+                    self.upstream
+                )
+            }
+        }
+    }
+}
+
+/// The forward proxy: passes one client's conversation to one server.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardProxy {
+    config: ForwardConfig,
+}
+
+/// A spawned task that is aborted when dropped, so every task has an owner.
+struct Owned<T>(JoinHandle<T>);
+
+impl<T> Drop for Owned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Owned<T> {
+    async fn join(&mut self) -> Option<T> {
+        (&mut self.0).await.ok()
+    }
+}
+
+/// How the client-to-server task ended.
+enum ClientSideEnd {
+    /// The client closed its input.
+    Eof(Box<dyn FrameWriter>),
+    /// Reading from the client failed.
+    ReadFailed(Box<dyn FrameWriter>, shadowcat_transport::Error),
+    /// Writing to the server failed: the server is going away.
+    ServerGone,
+    /// The session closed (idle timeout).
+    Closed(Box<dyn FrameWriter>),
+}
+
+/// How the server-to-client task ended.
+enum ServerSideEnd {
+    /// The server closed its output (or reading it failed).
+    Eof(Box<dyn FrameWriter>, mpsc::Receiver<Bytes>),
+    /// Writing to the client failed: the client is gone.
+    ClientGone,
+}
+
+struct Shared {
+    session: Mutex<Session>,
+    timers: bool,
+}
+
+impl Shared {
+    fn on_message(&self, from: Peer, msg: &Message) -> Effect {
+        let now = Instant::now();
+        self.session
+            .lock()
+            .expect("session lock is never poisoned")
+            .on_message(from, msg, now)
+    }
+
+    fn on_peer_closed(&self, peer: Peer, reason: &str) -> Vec<Effect> {
+        self.session
+            .lock()
+            .expect("session lock is never poisoned")
+            .on_peer_closed(peer, reason, Instant::now())
+    }
+}
+
+fn queue(tx: &mpsc::Sender<Bytes>, to: Peer, message: Message) {
+    if tx.try_send(message.into_bytes()).is_err() {
+        tracing::warn!(
+            to = to.as_str(),
+            "dropped a proxy-made message: the {} is not reading",
+            to.as_str()
+        );
+    }
+}
+
+/// Parses a received frame; bad input is answered through `reply` and yields `None`.
+fn parse(from: Peer, item: Received, reply: &mpsc::Sender<Bytes>) -> Option<Message> {
+    let (error, line) = match item {
+        Ok(frame) => match Message::parse(frame.bytes) {
+            Ok(msg) => return Some(msg),
+            Err(e) => (e, frame.line),
+        },
+        Err(e) => (e, None),
+    };
+    let text = match line {
+        Some(l) => format!("{error} (in line {l} of the {} stream)", from.as_str()),
+        None => error.to_string(),
+    };
+    tracing::warn!(from = from.as_str(), "bad input: {text}");
+    let answer = Message::error_response(error.request_id(), error.code(), &text, None);
+    queue(reply, from, answer);
+    None
+}
+
+impl ForwardProxy {
+    /// A proxy with this configuration.
+    pub fn new(config: ForwardConfig) -> Self {
+        Self { config }
+    }
+
+    /// Runs until the client or the server goes away, or `shutdown` completes.
+    ///
+    /// When the client closes its input, the server's stdin is closed, its remaining answers
+    /// are passed on, and it is given [`ForwardConfig::shutdown_grace`] to exit before
+    /// SIGTERM and then SIGKILL. When the server goes away first, every request it had not
+    /// answered gets a JSON-RPC error.
+    pub async fn run(
+        &self,
+        client: Connection,
+        upstream: Upstream,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<ForwardReport> {
+        let Upstream {
+            reader: server_reader,
+            writer: server_writer,
+            mut process,
+            description,
+            ..
+        } = upstream;
+        let shared = Arc::new(Shared {
+            session: Mutex::new(Session::new(self.config.session.clone(), Instant::now())),
+            timers: self.config.session.request_timeout.is_some()
+                || self.config.session.idle_timeout.is_some(),
+        });
+        let (to_client_tx, to_client_rx) = mpsc::channel(self.config.side_queue);
+        let (to_server_tx, to_server_rx) = mpsc::channel(self.config.side_queue);
+        let mut client_side = Owned(tokio::spawn(client_to_server(
+            client.reader,
+            server_writer,
+            to_server_rx,
+            to_client_tx.clone(),
+            shared.clone(),
+        )));
+        let mut server_side = Owned(tokio::spawn(server_to_client(
+            server_reader,
+            client.writer,
+            to_client_rx,
+            to_server_tx,
+            shared.clone(),
+        )));
+        drop(to_client_tx);
+        let grace = self.config.shutdown_grace;
+
+        tokio::pin!(shutdown);
+        // `Some(end)`: the server side already finished; `None`: it is still draining.
+        let (ended_by, finished) = tokio::select! {
+            end = client_side.join() => match end {
+                Some(ClientSideEnd::Eof(mut w) | ClientSideEnd::Closed(mut w)) => {
+                    let _ = w.close().await;
+                    (EndedBy::Client, None)
+                }
+                Some(ClientSideEnd::ReadFailed(mut w, e)) => {
+                    tracing::warn!("{e}");
+                    let _ = w.close().await;
+                    (EndedBy::Client, None)
+                }
+                Some(ClientSideEnd::ServerGone) | None => (EndedBy::Server, None),
+            },
+            end = server_side.join() => {
+                // Dropping the other task closes the server's stdin, which lets it exit.
+                drop(client_side);
+                match end {
+                    Some(ServerSideEnd::ClientGone) => (EndedBy::Client, Some(None)),
+                    end => (EndedBy::Server, Some(end)),
+                }
+            }
+            () = &mut shutdown => {
+                drop(client_side);
+                (EndedBy::Shutdown, None)
+            }
+        };
+        // Stop the server while its last answers are still passed on.
+        let drain = async {
+            match finished {
+                Some(end) => end,
+                None => {
+                    tokio::time::timeout(2 * grace + Duration::from_secs(1), server_side.join())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+            }
+        };
+        let stop = async {
+            match process.as_mut() {
+                Some(p) => p.shutdown(grace).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (server_end, server_exit) = tokio::join!(drain, stop);
+        let server_exit = server_exit.map_err(|e| Error::from_transport(e.into()))?;
+        let reason = server_exit.map_or_else(|| "closed its output".to_owned(), |e| e.to_string());
+        let effects = shared.on_peer_closed(Peer::Server, &reason);
+        let unanswered = effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Send { message, .. } if message.is_response()))
+            .count();
+        if let Some(ServerSideEnd::Eof(mut writer, mut leftovers)) = server_end {
+            // The client may have closed its input and still be reading: it gets the errors.
+            while let Ok(bytes) = leftovers.try_recv() {
+                let _ = writer.send(&bytes).await;
+            }
+            for effect in effects {
+                if let Effect::Send {
+                    to: Peer::Client,
+                    message,
+                } = effect
+                {
+                    let _ = writer.send(message.as_bytes()).await;
+                }
+            }
+            let _ = writer.close().await;
+        }
+        let stats = shared
+            .session
+            .lock()
+            .expect("session lock is never poisoned")
+            .stats();
+        Ok(ForwardReport {
+            ended_by,
+            server_exit,
+            unanswered,
+            upstream: description,
+            stats,
+        })
+    }
+}
+
+async fn client_to_server(
+    mut reader: Box<dyn FrameReader>,
+    mut writer: Box<dyn FrameWriter>,
+    mut side: mpsc::Receiver<Bytes>,
+    reply: mpsc::Sender<Bytes>,
+    shared: Arc<Shared>,
+) -> ClientSideEnd {
+    let mut dirty = false;
+    loop {
+        let deadline = if shared.timers {
+            shared
+                .session
+                .lock()
+                .expect("session lock is never poisoned")
+                .poll_timeout()
+        } else {
+            None
+        };
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut to_server: Vec<Bytes> = Vec::new();
+        tokio::select! {
+            biased;
+            Some(bytes) = side.recv() => to_server.push(bytes),
+            () = sleep => {
+                let effects = shared
+                    .session
+                    .lock()
+                    .expect("session lock is never poisoned")
+                    .on_timeout(Instant::now());
+                for effect in effects {
+                    match effect {
+                        Effect::Send { to: Peer::Server, message } => to_server.push(message.into_bytes()),
+                        Effect::Send { to: Peer::Client, message } => queue(&reply, Peer::Client, message),
+                        Effect::Close { reason } => {
+                            tracing::info!("session closed: {reason}");
+                            return ClientSideEnd::Closed(writer);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            item = reader.recv() => match item {
+                Ok(None) => {
+                    if dirty && writer.flush().await.is_err() {
+                        return ClientSideEnd::ServerGone;
+                    }
+                    return ClientSideEnd::Eof(writer);
+                }
+                Err(e) => return ClientSideEnd::ReadFailed(writer, e),
+                Ok(Some(item)) => {
+                    if let Some(msg) = parse(Peer::Client, item, &reply) {
+                        trace(Peer::Client, &msg);
+                        match shared.on_message(Peer::Client, &msg) {
+                            Effect::Forward => to_server.push(msg.into_bytes()),
+                            Effect::Reply(answer) => queue(&reply, Peer::Client, answer),
+                            _ => {}
+                        }
+                    }
+                }
+            },
+        }
+        for bytes in to_server {
+            if writer.send(&bytes).await.is_err() {
+                return ClientSideEnd::ServerGone;
+            }
+            dirty = true;
+        }
+        if dirty && !reader.has_buffered() && side.is_empty() {
+            if writer.flush().await.is_err() {
+                return ClientSideEnd::ServerGone;
+            }
+            dirty = false;
+        }
+    }
+}
+
+async fn server_to_client(
+    mut reader: Box<dyn FrameReader>,
+    mut writer: Box<dyn FrameWriter>,
+    mut side: mpsc::Receiver<Bytes>,
+    reply: mpsc::Sender<Bytes>,
+    shared: Arc<Shared>,
+) -> ServerSideEnd {
+    let mut dirty = false;
+    loop {
+        let out: Option<Bytes> = tokio::select! {
+            biased;
+            Some(bytes) = side.recv() => Some(bytes),
+            item = reader.recv() => match item {
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    break;
+                }
+                Ok(Some(item)) => match parse(Peer::Server, item, &reply) {
+                    None => None,
+                    Some(msg) => {
+                        trace(Peer::Server, &msg);
+                        match shared.on_message(Peer::Server, &msg) {
+                            Effect::Forward => Some(msg.into_bytes()),
+                            Effect::Reply(answer) => {
+                                queue(&reply, Peer::Server, answer);
+                                None
+                            }
+                            _ => None,
+                        }
+                    }
+                },
+            },
+        };
+        if let Some(bytes) = out {
+            if writer.send(&bytes).await.is_err() {
+                return ServerSideEnd::ClientGone;
+            }
+            dirty = true;
+        }
+        if dirty && !reader.has_buffered() && side.is_empty() {
+            if writer.flush().await.is_err() {
+                return ServerSideEnd::ClientGone;
+            }
+            dirty = false;
+        }
+    }
+    if dirty && writer.flush().await.is_err() {
+        return ServerSideEnd::ClientGone;
+    }
+    ServerSideEnd::Eof(writer, side)
+}
+
+fn trace(from: Peer, msg: &Message) {
+    tracing::trace!(
+        from = from.as_str(),
+        kind = msg.kind().as_str(),
+        id = msg.id().map(ToString::to_string),
+        method = msg.method(),
+        bytes = msg.as_bytes().len(),
+        "message"
+    );
+}
