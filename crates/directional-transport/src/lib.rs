@@ -28,7 +28,10 @@ mod stdio;
 mod subprocess;
 
 pub use error::{Error, Result};
-pub use frame::{Connection, Frame, FrameReader, FrameWriter, Incoming, Outgoing, Received, TransportKind, Upstream};
+pub use frame::{
+    Connection, Frame, FrameReader, FrameWriter, Incoming, Outgoing, Received, TransportKind,
+    Upstream,
+};
 pub use line::{LineReader, LineWriter};
 pub use stdio::StdioIncoming;
 pub use subprocess::SubprocessOutgoing;

@@ -169,7 +169,10 @@ mod tests {
         let mut reader = LineReader::new(b, 40);
         let sender = tokio::spawn(async move {
             for i in 0..100 {
-                writer.send(format!("{{\"n\":{i}}}").as_bytes()).await.unwrap();
+                writer
+                    .send(format!("{{\"n\":{i}}}").as_bytes())
+                    .await
+                    .unwrap();
                 if i == 50 {
                     writer.send(&[b'x'; 100]).await.unwrap();
                 }

@@ -24,6 +24,7 @@ mod error;
 mod id;
 mod line;
 mod message;
+mod session;
 mod version;
 
 pub use codes::ErrorCode;
@@ -31,6 +32,7 @@ pub use error::{Error, Result};
 pub use id::RequestId;
 pub use line::{DEFAULT_MAX_LINE, Line, LineDecoder, encode_line};
 pub use message::{ErrorObject, Message, MessageKind};
+pub use session::{Effect, Peer, PendingRequest, Phase, Session, SessionConfig, SessionStats};
 pub use version::{
     Era, EraSignal, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION,
     ProtocolVersion, accept, detect_era, negotiate,

@@ -275,7 +275,8 @@ mod tests {
 
     #[tokio::test]
     async fn pipes_and_clean_exit() {
-        let (mut child, mut stdin, mut stdout) = ChildProcess::spawn(&CommandSpec::new("cat")).unwrap();
+        let (mut child, mut stdin, mut stdout) =
+            ChildProcess::spawn(&CommandSpec::new("cat")).unwrap();
         stdin.write_all(b"hello\n").await.unwrap();
         drop(stdin);
         let mut out = String::new();
@@ -322,6 +323,10 @@ mod tests {
     #[tokio::test]
     async fn spawn_failure_names_the_command() {
         let err = ChildProcess::spawn(&CommandSpec::new("/nonexistent/server")).unwrap_err();
-        assert!(err.to_string().starts_with("cannot start `/nonexistent/server`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot start `/nonexistent/server`"),
+            "{err}"
+        );
     }
 }
