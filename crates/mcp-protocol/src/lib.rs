@@ -25,7 +25,11 @@ mod id;
 mod line;
 mod message;
 mod session;
+mod sse;
 mod version;
+
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use codes::ErrorCode;
 pub use error::{Error, Result};
@@ -33,6 +37,7 @@ pub use id::RequestId;
 pub use line::{DEFAULT_MAX_LINE, Line, LineDecoder, encode_line};
 pub use message::{ErrorObject, Message, MessageKind};
 pub use session::{Effect, Peer, PendingRequest, Phase, Session, SessionConfig, SessionStats};
+pub use sse::{SseDecoder, SseEncoder, SseEvent, SseItem};
 pub use version::{
     Era, EraSignal, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION,
     ProtocolVersion, accept, detect_era, negotiate,

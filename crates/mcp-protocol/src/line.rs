@@ -96,7 +96,8 @@ impl LineDecoder {
                     self.offset += self.buf.len() as u64;
                     self.buf.clear();
                     self.scanned = 0;
-                } else if self.buf.len() > self.max {
+                } else if self.buf.len() - usize::from(self.buf.last() == Some(&b'\r')) > self.max {
+                    // A trailing CR may be the first half of the line's CRLF.
                     return Some(Err(self.start_discarding()));
                 }
                 return None;

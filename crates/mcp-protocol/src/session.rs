@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::{
-    Era, ErrorCode, Message, MessageKind, ProtocolVersion, RequestId, detect_era,
-};
+use crate::{Era, ErrorCode, Message, MessageKind, ProtocolVersion, RequestId, detect_era};
 
 /// One side of a proxied conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -407,9 +405,9 @@ impl Session {
                 }
                 Some("notifications/cancelled") => {
                     // The canceller's own request will not be answered: forget it.
-                    let params = msg.params().and_then(|p| {
-                        serde_json::from_str::<CancelParams>(p).ok()
-                    });
+                    let params = msg
+                        .params()
+                        .and_then(|p| serde_json::from_str::<CancelParams>(p).ok());
                     if let Some(id) = params.and_then(|p| id_of(&p.request_id)) {
                         self.table_mut(from).remove(&id);
                     }
@@ -544,7 +542,11 @@ impl Session {
         let mut unanswered: Vec<_> = self.table_mut(other).drain().collect();
         unanswered.sort_by_key(|(_, p)| p.started);
         for (id, p) in unanswered {
-            let text = format!("{} closed before answering {}: {reason}", peer.as_str(), p.method);
+            let text = format!(
+                "{} closed before answering {}: {reason}",
+                peer.as_str(),
+                p.method
+            );
             effects.push(Effect::Send {
                 to: other,
                 message: Message::error_response(Some(&id), code, &text, None),

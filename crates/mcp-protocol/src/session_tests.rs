@@ -60,22 +60,49 @@ fn stateless_requests_set_the_era() {
 fn tracks_both_directions_and_string_ids_separately_from_numbers() {
     let now = Instant::now();
     let mut s = Session::new(SessionConfig::default(), now);
-    s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), now);
-    s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":"1","method":"ping"}"#), now);
-    s.on_message(Peer::Server, &msg(r#"{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{}}"#), now);
+    s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+        now,
+    );
+    s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":"1","method":"ping"}"#),
+        now,
+    );
+    s.on_message(
+        Peer::Server,
+        &msg(r#"{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage","params":{}}"#),
+        now,
+    );
     assert_eq!((s.pending(Peer::Client), s.pending(Peer::Server)), (2, 1));
     // The client answers the server's request 1; its own request 1 stays pending.
-    s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#), now);
+    s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+        now,
+    );
     assert_eq!((s.pending(Peer::Client), s.pending(Peer::Server)), (2, 0));
-    s.on_message(Peer::Server, &msg(r#"{"jsonrpc":"2.0","id":"1","result":{}}"#), now);
+    s.on_message(
+        Peer::Server,
+        &msg(r#"{"jsonrpc":"2.0","id":"1","result":{}}"#),
+        now,
+    );
     assert_eq!(
-        s.pending_request(Peer::Client, &RequestId::number(1)).unwrap().method.as_ref(),
+        s.pending_request(Peer::Client, &RequestId::number(1))
+            .unwrap()
+            .method
+            .as_ref(),
         "tools/list"
     );
     assert_eq!(s.pending(Peer::Client), 1);
     // An answer nobody waits for still passes, and is counted.
     assert_eq!(
-        s.on_message(Peer::Server, &msg(r#"{"jsonrpc":"2.0","id":99,"result":{}}"#), now),
+        s.on_message(
+            Peer::Server,
+            &msg(r#"{"jsonrpc":"2.0","id":99,"result":{}}"#),
+            now
+        ),
         Effect::Forward
     );
     assert_eq!(s.stats().unmatched_answers, 1);
@@ -87,12 +114,21 @@ fn duplicate_ids_and_too_many_pending_are_answered_with_errors() {
     let mut s = Session::new(SessionConfig::default().with_max_pending(2), now);
     let a = msg(r#"{"jsonrpc":"2.0","id":1,"method":"a"}"#);
     assert_eq!(s.on_message(Peer::Client, &a, now), Effect::Forward);
-    let Effect::Reply(dup) = s.on_message(Peer::Client, &a, now) else { panic!() };
+    let Effect::Reply(dup) = s.on_message(Peer::Client, &a, now) else {
+        panic!()
+    };
     assert_eq!(dup.error().unwrap().code, ErrorCode::INVALID_REQUEST);
     assert!(dup.error().unwrap().message.contains("already used"));
-    s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":2,"method":"b"}"#), now);
-    let Effect::Reply(full) = s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":3,"method":"c"}"#), now)
-    else {
+    s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":2,"method":"b"}"#),
+        now,
+    );
+    let Effect::Reply(full) = s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":3,"method":"c"}"#),
+        now,
+    ) else {
         panic!()
     };
     assert_eq!(full.id(), Some(&RequestId::number(3)));
@@ -107,8 +143,11 @@ fn batches_are_tracked_and_rejected_whole() {
     let batch = msg(r#"[{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"n"}]"#);
     assert_eq!(s.on_message(Peer::Client, &batch, now), Effect::Forward);
     assert_eq!(s.pending(Peer::Client), 1);
-    let big = msg(r#"[{"jsonrpc":"2.0","id":2,"method":"a"},{"jsonrpc":"2.0","id":3,"method":"b"}]"#);
-    let Effect::Reply(reply) = s.on_message(Peer::Client, &big, now) else { panic!() };
+    let big =
+        msg(r#"[{"jsonrpc":"2.0","id":2,"method":"a"},{"jsonrpc":"2.0","id":3,"method":"b"}]"#);
+    let Effect::Reply(reply) = s.on_message(Peer::Client, &big, now) else {
+        panic!()
+    };
     assert_eq!(reply.batch().len(), 2);
     assert_eq!(reply.batch()[1].id(), Some(&RequestId::number(3)));
     assert_eq!(s.pending(Peer::Client), 1);
@@ -118,7 +157,11 @@ fn batches_are_tracked_and_rejected_whole() {
 fn cancelled_requests_are_forgotten() {
     let now = Instant::now();
     let mut s = Session::new(SessionConfig::default(), now);
-    s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call"}"#), now);
+    s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call"}"#),
+        now,
+    );
     s.on_message(
         Peer::Client,
         &msg(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x"}}"#),
@@ -131,9 +174,21 @@ fn cancelled_requests_are_forgotten() {
 fn server_exit_answers_every_pending_request() {
     let now = Instant::now();
     let mut s = Session::new(SessionConfig::default(), now);
-    s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":1,"method":"a"}"#), now);
-    s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":"two","method":"b"}"#), now + Duration::from_millis(1));
-    s.on_message(Peer::Server, &msg(r#"{"jsonrpc":"2.0","id":5,"method":"roots/list"}"#), now);
+    s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":1,"method":"a"}"#),
+        now,
+    );
+    s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":"two","method":"b"}"#),
+        now + Duration::from_millis(1),
+    );
+    s.on_message(
+        Peer::Server,
+        &msg(r#"{"jsonrpc":"2.0","id":5,"method":"roots/list"}"#),
+        now,
+    );
     let effects = s.on_peer_closed(Peer::Server, "exited with status 3", now);
     let to_client = sent(&effects, Peer::Client);
     assert_eq!(to_client.len(), 3);
@@ -141,11 +196,22 @@ fn server_exit_answers_every_pending_request() {
     assert_eq!(to_client[1].id(), Some(&RequestId::string("two")));
     let err = to_client[0].error().unwrap();
     assert_eq!(err.code, ErrorCode::UPSTREAM_UNAVAILABLE);
-    assert!(err.message.contains("exited with status 3"), "{}", err.message);
+    assert!(
+        err.message.contains("exited with status 3"),
+        "{}",
+        err.message
+    );
     assert_eq!(to_client[2].method(), Some("notifications/cancelled"));
     assert!(matches!(effects.last(), Some(Effect::Close { .. })));
     assert_eq!(s.phase(), Phase::Closed);
-    assert_eq!(s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":9,"method":"a"}"#), now), Effect::Drop);
+    assert_eq!(
+        s.on_message(
+            Peer::Client,
+            &msg(r#"{"jsonrpc":"2.0","id":9,"method":"a"}"#),
+            now
+        ),
+        Effect::Drop
+    );
     assert!(s.on_peer_closed(Peer::Server, "again", now).is_empty());
 }
 
@@ -157,16 +223,26 @@ fn timeouts_answer_and_cancel() {
         .with_idle_timeout(Some(Duration::from_secs(60)));
     let mut s = Session::new(cfg, start);
     assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(60)));
-    s.on_message(Peer::Client, &msg(r#"{"jsonrpc":"2.0","id":1,"method":"slow"}"#), start);
+    s.on_message(
+        Peer::Client,
+        &msg(r#"{"jsonrpc":"2.0","id":1,"method":"slow"}"#),
+        start,
+    );
     let deadline = s.poll_timeout().unwrap();
     assert_eq!(deadline, start + Duration::from_secs(5));
     assert!(s.on_timeout(deadline - Duration::from_millis(1)).is_empty());
     let effects = s.on_timeout(deadline);
     let err = sent(&effects, Peer::Client)[0].error().unwrap();
     assert_eq!(err.code, ErrorCode::REQUEST_TIMEOUT);
-    assert_eq!(sent(&effects, Peer::Server)[0].method(), Some("notifications/cancelled"));
+    assert_eq!(
+        sent(&effects, Peer::Server)[0].method(),
+        Some("notifications/cancelled")
+    );
     assert_eq!(s.pending(Peer::Client), 0);
     let later = start + Duration::from_secs(61);
-    assert!(matches!(s.on_timeout(later).as_slice(), [Effect::Close { .. }]));
+    assert!(matches!(
+        s.on_timeout(later).as_slice(),
+        [Effect::Close { .. }]
+    ));
     assert_eq!(s.poll_timeout(), None);
 }
