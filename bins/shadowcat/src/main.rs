@@ -55,9 +55,12 @@ struct ForwardStdio {
     /// with an error and skipped.
     #[arg(long, default_value_t = shadowcat_core::mcp::DEFAULT_MAX_LINE)]
     max_message_size: usize,
-    /// Seconds the server gets to exit after its input is closed (and again after SIGTERM).
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds the server gets to exit after its input is closed, before SIGTERM.
+    #[arg(long, default_value_t = 1.0)]
     shutdown_grace: f64,
+    /// Seconds the server gets after SIGTERM, before SIGKILL of its process group.
+    #[arg(long, default_value_t = 0.5)]
+    kill_grace: f64,
     /// Answer a request with an error if the server has not answered it in this many seconds.
     #[arg(long)]
     request_timeout: Option<f64>,
@@ -119,14 +122,15 @@ fn main() -> ExitCode {
 }
 
 async fn forward_stdio(args: ForwardStdio) -> ExitCode {
-    let (grace, timeout) = match (
+    let (grace, kill_grace, timeout) = match (
         seconds(args.shutdown_grace, "shutdown-grace"),
+        seconds(args.kill_grace, "kill-grace"),
         args.request_timeout
             .map(|t| seconds(t, "request-timeout"))
             .transpose(),
     ) {
-        (Ok(g), Ok(t)) => (g, t),
-        (Err(e), _) | (_, Err(e)) => return fail(&e),
+        (Ok(g), Ok(k), Ok(t)) => (g, k, t),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(&e),
     };
     let spec = match args.command.split_first() {
         Some((program, rest)) => CommandSpec::new(program.clone()).args(rest.iter().cloned()),
@@ -137,6 +141,7 @@ async fn forward_stdio(args: ForwardStdio) -> ExitCode {
     };
     let config = ForwardConfig::default()
         .with_shutdown_grace(grace)
+        .with_kill_grace(kill_grace)
         .with_session(
             SessionConfig::default()
                 .with_max_pending(args.max_pending)

@@ -1,5 +1,7 @@
 //! `shadowcat forward stdio` end to end: the real binary, real child processes, real pipes.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};

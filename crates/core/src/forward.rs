@@ -25,8 +25,10 @@ use crate::{Error, Result};
 pub struct ForwardConfig {
     /// Session limits (pending requests, timeouts).
     pub session: SessionConfig,
-    /// How long the server gets to exit after its stdin is closed, and again after SIGTERM.
+    /// How long the server gets to exit after its stdin is closed before SIGTERM.
     pub shutdown_grace: Duration,
+    /// How long the server gets after SIGTERM before SIGKILL.
+    pub kill_grace: Duration,
     /// How many proxy-made messages (error answers) may wait for a writer; more are dropped
     /// and logged, so a peer that floods bad input while not reading cannot stall the proxy.
     pub side_queue: usize,
@@ -36,7 +38,10 @@ impl Default for ForwardConfig {
     fn default() -> Self {
         Self {
             session: SessionConfig::default(),
-            shutdown_grace: Duration::from_secs(5),
+            // MCP clients commonly kill the proxy about 2 s after closing its input; the
+            // server must be gone before that, or it would outlive the proxy.
+            shutdown_grace: Duration::from_secs(1),
+            kill_grace: Duration::from_millis(500),
             side_queue: 1024,
         }
     }
@@ -49,9 +54,15 @@ impl ForwardConfig {
         self
     }
 
-    /// Sets the shutdown grace period.
+    /// Sets the time the server gets after its stdin is closed, before SIGTERM.
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// Sets the time the server gets after SIGTERM, before SIGKILL.
+    pub fn with_kill_grace(mut self, grace: Duration) -> Self {
+        self.kill_grace = grace;
         self
     }
 }
@@ -220,7 +231,8 @@ impl ForwardProxy {
     ///
     /// When the client closes its input, the server's stdin is closed, its remaining answers
     /// are passed on, and it is given [`ForwardConfig::shutdown_grace`] to exit before
-    /// SIGTERM and then SIGKILL. When the server goes away first, every request it had not
+    /// SIGTERM, and [`ForwardConfig::kill_grace`] more before SIGKILL; `shutdown` completing
+    /// meanwhile cuts both short. When the server goes away first, every request it had not
     /// answered gets a JSON-RPC error.
     pub async fn run(
         &self,
@@ -257,7 +269,7 @@ impl ForwardProxy {
             shared.clone(),
         )));
         drop(to_client_tx);
-        let grace = self.config.shutdown_grace;
+        let (grace, kill_grace) = (self.config.shutdown_grace, self.config.kill_grace);
 
         tokio::pin!(shutdown);
         // `Some(end)`: the server side already finished; `None`: it is still draining.
@@ -299,9 +311,24 @@ impl ForwardProxy {
                 }
             }
         };
+        // A shutdown request that arrives while the server is being stopped cuts the grace
+        // periods short (the proxy's own parent is about to kill it).
+        let signalled = ended_by == EndedBy::Shutdown;
+        let hurry = async {
+            if signalled {
+                std::future::pending::<()>().await;
+            }
+            (&mut shutdown).await;
+            tracing::info!("shutdown requested while stopping the server");
+        };
         let stop = async {
             match process.as_mut() {
-                Some(p) => p.shutdown(grace).await.map(Some),
+                // Asked to stop: the server gets SIGTERM at once.
+                Some(p) if signalled => p
+                    .shutdown(Duration::ZERO, kill_grace, hurry)
+                    .await
+                    .map(Some),
+                Some(p) => p.shutdown(grace, kill_grace, hurry).await.map(Some),
                 None => Ok(None),
             }
         };

@@ -10,7 +10,9 @@
 //! let spec = CommandSpec::new("cat");
 //! let (mut child, stdin, _stdout) = ChildProcess::spawn(&spec)?;
 //! drop(stdin); // EOF: `cat` exits on its own
-//! let exit = child.shutdown(Duration::from_secs(2)).await?;
+//! let exit = child
+//!     .shutdown(Duration::from_secs(2), Duration::from_secs(1), std::future::pending())
+//!     .await?;
 //! assert!(exit.success());
 //! # Ok(()) }
 //! ```

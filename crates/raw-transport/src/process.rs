@@ -205,23 +205,43 @@ impl ChildProcess {
     }
 
     /// Stops it: waits up to `grace` for it to exit by itself (its stdin should be closed
-    /// first), then sends SIGTERM to its process group and waits `grace` again, then SIGKILL.
-    /// The rest of the process group is killed in any case.
-    pub async fn shutdown(&mut self, grace: Duration) -> Result<ChildExit> {
+    /// first), then sends SIGTERM to its process group and waits `term_grace`, then SIGKILL.
+    /// When `hurry` completes (the proxy itself is being terminated), the wait under way is
+    /// cut short: during the first, SIGTERM goes out at once (and `term_grace` still
+    /// applies); during the second, SIGKILL does. The rest of the process group is killed in
+    /// any case.
+    pub async fn shutdown(
+        &mut self,
+        grace: Duration,
+        term_grace: Duration,
+        hurry: impl Future<Output = ()>,
+    ) -> Result<ChildExit> {
         if let Some(exit) = self.exit {
             return Ok(exit);
         }
-        if let Ok(status) = tokio::time::timeout(grace, self.child.wait()).await {
+        tokio::pin!(hurry);
+        let mut hurried = false;
+        let waited = tokio::select! {
+            status = self.child.wait() => Some(status),
+            () = tokio::time::sleep(grace) => None,
+            () = &mut hurry => { hurried = true; None }
+        };
+        if let Some(status) = waited {
             let status = status.map_err(Error::io("waiting for the server process"))?;
             return Ok(self.finished(status, false).await);
         }
         tracing::debug!(command = %self.command, "server did not exit; sending SIGTERM");
         self.signal_group(Signal::SIGTERM);
-        if let Ok(status) = tokio::time::timeout(grace, self.child.wait()).await {
+        let waited = tokio::select! {
+            status = self.child.wait() => Some(status),
+            () = tokio::time::sleep(term_grace) => None,
+            () = &mut hurry, if !hurried => None,
+        };
+        if let Some(status) = waited {
             let status = status.map_err(Error::io("waiting for the server process"))?;
             return Ok(self.finished(status, true).await);
         }
-        tracing::warn!(command = %self.command, "server ignored SIGTERM; sending SIGKILL");
+        tracing::warn!(command = %self.command, "server did not stop on SIGTERM; sending SIGKILL");
         self.signal_group(Signal::SIGKILL);
         let status = self
             .child
@@ -282,7 +302,14 @@ mod tests {
         let mut out = String::new();
         stdout.read_to_string(&mut out).await.unwrap();
         assert_eq!(out, "hello\n");
-        let exit = child.shutdown(Duration::from_secs(5)).await.unwrap();
+        let exit = child
+            .shutdown(
+                Duration::from_secs(5),
+                Duration::from_secs(1),
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         assert!(exit.success() && !exit.forced());
         assert_eq!(exit.to_string(), "exited with status 0");
     }
@@ -309,7 +336,14 @@ mod tests {
         let mut reader = BufReader::new(&mut stdout);
         reader.read_line(&mut line).await.unwrap();
         let grandchild: i32 = line.trim().parse().unwrap();
-        let exit = child.shutdown(Duration::from_millis(200)).await.unwrap();
+        let exit = child
+            .shutdown(
+                Duration::from_millis(200),
+                Duration::from_millis(200),
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         assert!(exit.forced());
         assert_eq!(exit.signal(), Some(9));
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -318,6 +352,24 @@ mod tests {
                 .unwrap_or_default()
                 .contains(") Z ");
         assert!(!alive, "grandchild {grandchild} survived");
+    }
+
+    #[tokio::test]
+    async fn hurry_cuts_the_grace_short() {
+        let spec = CommandSpec::new("sh").args(["-c", "trap '' TERM; while :; do sleep 1; done"]);
+        let (mut child, _stdin, _stdout) = ChildProcess::spawn(&spec).unwrap();
+        let started = std::time::Instant::now();
+        let hurry = tokio::time::sleep(Duration::from_millis(100));
+        let exit = child
+            .shutdown(Duration::from_secs(30), Duration::from_millis(200), hurry)
+            .await
+            .unwrap();
+        assert_eq!(exit.signal(), Some(9));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
