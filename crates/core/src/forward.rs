@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use shadowcat_mcp::{Effect, Message, Peer, Session, SessionConfig, SessionStats};
 use shadowcat_raw_transport::ChildExit;
-use shadowcat_transport::{Connection, FrameReader, FrameWriter, Received, Upstream};
+use shadowcat_transport::{
+    Connection, FrameReader, FrameWriter, Received, Upstream, WRITE_HIGH_WATER,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -176,14 +178,6 @@ struct Shared {
 }
 
 impl Shared {
-    fn on_message(&self, from: Peer, msg: &Message) -> Effect {
-        let now = Instant::now();
-        self.session
-            .lock()
-            .expect("session lock is never poisoned")
-            .on_message(from, msg, now)
-    }
-
     fn on_peer_closed(&self, peer: Peer, reason: &str) -> Vec<Effect> {
         self.session
             .lock()
@@ -371,6 +365,53 @@ impl ForwardProxy {
     }
 }
 
+/// Handles one burst: `first` and every frame already buffered behind it, under one lock
+/// of the session and one clock reading. Forwarded messages are queued on `writer`; the
+/// burst stops early when the writer's buffer is full, so the caller writes it out.
+fn handle_burst(
+    from: Peer,
+    first: Received,
+    reader: &mut dyn FrameReader,
+    writer: &mut dyn FrameWriter,
+    reply: &mpsc::Sender<Bytes>,
+    shared: &Shared,
+) {
+    let now = Instant::now();
+    let mut session = shared
+        .session
+        .lock()
+        .expect("session lock is never poisoned");
+    let mut item = Some(first);
+    while let Some(received) = item.take() {
+        if let Some(msg) = parse(from, received, reply) {
+            trace(from, &msg);
+            match session.on_message(from, &msg, now) {
+                Effect::Forward => writer.enqueue(msg.as_bytes()),
+                Effect::Reply(answer) => queue(reply, from, answer),
+                _ => {}
+            }
+        }
+        if writer.buffered() >= WRITE_HIGH_WATER {
+            break;
+        }
+        item = reader.next_buffered();
+    }
+}
+
+/// Writes out what `writer` holds once the burst is over (nothing more buffered to read,
+/// nothing waiting in the side queue) or the buffer is full.
+async fn flush_if_due(
+    more_to_read: bool,
+    writer: &mut dyn FrameWriter,
+    side: &mpsc::Receiver<Bytes>,
+) -> shadowcat_transport::Result<()> {
+    let pending = writer.buffered();
+    if pending > 0 && ((!more_to_read && side.is_empty()) || pending >= WRITE_HIGH_WATER) {
+        writer.flush().await?;
+    }
+    Ok(())
+}
+
 async fn client_to_server(
     mut reader: Box<dyn FrameReader>,
     mut writer: Box<dyn FrameWriter>,
@@ -378,7 +419,6 @@ async fn client_to_server(
     reply: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
 ) -> ClientSideEnd {
-    let mut dirty = false;
     loop {
         let deadline = if shared.timers {
             shared
@@ -395,10 +435,9 @@ async fn client_to_server(
                 None => std::future::pending().await,
             }
         };
-        let mut to_server: Vec<Bytes> = Vec::new();
         tokio::select! {
             biased;
-            Some(bytes) = side.recv() => to_server.push(bytes),
+            Some(bytes) = side.recv() => writer.enqueue(&bytes),
             () = sleep => {
                 let effects = shared
                     .session
@@ -407,7 +446,7 @@ async fn client_to_server(
                     .on_timeout(Instant::now());
                 for effect in effects {
                     match effect {
-                        Effect::Send { to: Peer::Server, message } => to_server.push(message.into_bytes()),
+                        Effect::Send { to: Peer::Server, message } => writer.enqueue(message.as_bytes()),
                         Effect::Send { to: Peer::Client, message } => queue(&reply, Peer::Client, message),
                         Effect::Close { reason } => {
                             tracing::info!("session closed: {reason}");
@@ -419,35 +458,22 @@ async fn client_to_server(
             }
             item = reader.recv() => match item {
                 Ok(None) => {
-                    if dirty && writer.flush().await.is_err() {
+                    if writer.buffered() > 0 && writer.flush().await.is_err() {
                         return ClientSideEnd::ServerGone;
                     }
                     return ClientSideEnd::Eof(writer);
                 }
                 Err(e) => return ClientSideEnd::ReadFailed(writer, e),
-                Ok(Some(item)) => {
-                    if let Some(msg) = parse(Peer::Client, item, &reply) {
-                        trace(Peer::Client, &msg);
-                        match shared.on_message(Peer::Client, &msg) {
-                            Effect::Forward => to_server.push(msg.into_bytes()),
-                            Effect::Reply(answer) => queue(&reply, Peer::Client, answer),
-                            _ => {}
-                        }
-                    }
+                Ok(Some(first)) => {
+                    handle_burst(Peer::Client, first, &mut *reader, &mut *writer, &reply, &shared);
                 }
             },
         }
-        for bytes in to_server {
-            if writer.send(&bytes).await.is_err() {
-                return ClientSideEnd::ServerGone;
-            }
-            dirty = true;
-        }
-        if dirty && !reader.has_buffered() && side.is_empty() {
-            if writer.flush().await.is_err() {
-                return ClientSideEnd::ServerGone;
-            }
-            dirty = false;
+        if flush_if_due(reader.has_buffered(), &mut *writer, &side)
+            .await
+            .is_err()
+        {
+            return ClientSideEnd::ServerGone;
         }
     }
 }
@@ -459,47 +485,29 @@ async fn server_to_client(
     reply: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
 ) -> ServerSideEnd {
-    let mut dirty = false;
     loop {
-        let out: Option<Bytes> = tokio::select! {
+        tokio::select! {
             biased;
-            Some(bytes) = side.recv() => Some(bytes),
+            Some(bytes) = side.recv() => writer.enqueue(&bytes),
             item = reader.recv() => match item {
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!("{e}");
                     break;
                 }
-                Ok(Some(item)) => match parse(Peer::Server, item, &reply) {
-                    None => None,
-                    Some(msg) => {
-                        trace(Peer::Server, &msg);
-                        match shared.on_message(Peer::Server, &msg) {
-                            Effect::Forward => Some(msg.into_bytes()),
-                            Effect::Reply(answer) => {
-                                queue(&reply, Peer::Server, answer);
-                                None
-                            }
-                            _ => None,
-                        }
-                    }
-                },
+                Ok(Some(first)) => {
+                    handle_burst(Peer::Server, first, &mut *reader, &mut *writer, &reply, &shared);
+                }
             },
-        };
-        if let Some(bytes) = out {
-            if writer.send(&bytes).await.is_err() {
-                return ServerSideEnd::ClientGone;
-            }
-            dirty = true;
         }
-        if dirty && !reader.has_buffered() && side.is_empty() {
-            if writer.flush().await.is_err() {
-                return ServerSideEnd::ClientGone;
-            }
-            dirty = false;
+        if flush_if_due(reader.has_buffered(), &mut *writer, &side)
+            .await
+            .is_err()
+        {
+            return ServerSideEnd::ClientGone;
         }
     }
-    if dirty && writer.flush().await.is_err() {
+    if writer.buffered() > 0 && writer.flush().await.is_err() {
         return ServerSideEnd::ClientGone;
     }
     ServerSideEnd::Eof(writer, side)

@@ -40,6 +40,12 @@ pub trait FrameReader: Send {
     /// loses no input.
     async fn recv(&mut self) -> Result<Option<Received>>;
 
+    /// The next frame when one is already complete in the buffer, without I/O; `None` when
+    /// [`recv`](Self::recv) must wait. Lets a caller handle a whole burst per wake-up.
+    fn next_buffered(&mut self) -> Option<Received> {
+        None
+    }
+
     /// Whether another frame may be ready without waiting for I/O. A writer on the other
     /// side flushes when this is false, so bursts go out in one write.
     fn has_buffered(&self) -> bool {
@@ -50,7 +56,13 @@ pub trait FrameReader: Send {
 /// Sends frames to one peer. Frames are buffered until [`flush`](Self::flush).
 #[async_trait]
 pub trait FrameWriter: Send {
-    /// Queues one message (its bytes, without framing).
+    /// Adds one message (its bytes, without framing) to the buffer, without I/O.
+    fn enqueue(&mut self, message: &[u8]);
+
+    /// How many bytes are buffered and not yet written.
+    fn buffered(&self) -> usize;
+
+    /// Queues one message, writing the buffer out when it has grown large.
     async fn send(&mut self, message: &[u8]) -> Result<()>;
 
     /// Writes out everything queued.

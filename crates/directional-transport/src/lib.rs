@@ -32,6 +32,6 @@ pub use frame::{
     Connection, Frame, FrameReader, FrameWriter, Incoming, Outgoing, Received, TransportKind,
     Upstream,
 };
-pub use line::{LineReader, LineWriter};
+pub use line::{LineReader, LineWriter, WRITE_HIGH_WATER};
 pub use stdio::StdioIncoming;
 pub use subprocess::SubprocessOutgoing;

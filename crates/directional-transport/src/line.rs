@@ -2,13 +2,14 @@
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use shadowcat_mcp::{LineDecoder, encode_line};
+use shadowcat_mcp::{Line, LineDecoder, encode_line};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::{Error, Frame, FrameReader, FrameWriter, Received, Result};
 
 const READ_CHUNK: usize = 64 * 1024;
-const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// A writer's buffer is written out once it holds this much.
+pub const WRITE_HIGH_WATER: usize = 64 * 1024;
 
 /// Which peer a stream belongs to, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,14 @@ fn io_error(side: Side, context: &'static str) -> impl FnOnce(std::io::Error) ->
     move |source| match side {
         Side::Client => Error::Client { context, source },
         Side::Server => Error::Upstream { context, source },
+    }
+}
+
+fn frame(line: Line) -> Frame {
+    Frame {
+        bytes: line.bytes,
+        line: Some(line.number),
+        offset: Some(line.offset),
     }
 }
 
@@ -63,11 +72,7 @@ impl<R: AsyncRead + Unpin + Send> FrameReader for LineReader<R> {
                 self.decoder.next_line()
             };
             if let Some(line) = next {
-                return Ok(Some(line.map(|l| Frame {
-                    bytes: l.bytes,
-                    line: Some(l.number),
-                    offset: Some(l.offset),
-                })));
+                return Ok(Some(line.map(frame)));
             }
             if self.eof {
                 return Ok(None);
@@ -81,6 +86,13 @@ impl<R: AsyncRead + Unpin + Send> FrameReader for LineReader<R> {
                 self.eof = true;
             }
         }
+    }
+
+    fn next_buffered(&mut self) -> Option<Received> {
+        if self.eof {
+            return None;
+        }
+        self.decoder.next_line().map(|line| line.map(frame))
     }
 
     fn has_buffered(&self) -> bool {
@@ -130,6 +142,14 @@ impl<W: AsyncWrite + Unpin + Send> LineWriter<W> {
 
 #[async_trait]
 impl<W: AsyncWrite + Unpin + Send> FrameWriter for LineWriter<W> {
+    fn enqueue(&mut self, message: &[u8]) {
+        encode_line(message, &mut self.buf);
+    }
+
+    fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     async fn send(&mut self, message: &[u8]) -> Result<()> {
         encode_line(message, &mut self.buf);
         if self.buf.len() >= WRITE_HIGH_WATER {

@@ -89,7 +89,7 @@ impl LineDecoder {
     /// needed.
     pub fn next_line(&mut self) -> Option<Result<Line>> {
         loop {
-            let found = memchr(b'\n', &self.buf[self.scanned..]).map(|i| self.scanned + i);
+            let found = memchr::memchr(b'\n', &self.buf[self.scanned..]).map(|i| self.scanned + i);
             let Some(end) = found else {
                 self.scanned = self.buf.len();
                 if self.discarding {
@@ -159,17 +159,12 @@ impl LineDecoder {
     }
 }
 
-/// The position of the first `needle` in `haystack`.
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
-}
-
 /// Appends `message` and a newline to `out`, as one line: any CR or LF in the message (which
 /// in valid JSON can only be insignificant whitespace) becomes a space.
 pub fn encode_line(message: &[u8], out: &mut BytesMut) {
     let start = out.len();
     out.extend_from_slice(message);
-    if memchr(b'\n', message).is_some() || memchr(b'\r', message).is_some() {
+    if memchr::memchr2(b'\n', b'\r', message).is_some() {
         for b in &mut out[start..] {
             if *b == b'\n' || *b == b'\r' {
                 *b = b' ';

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use crate::id::SmallText;
 use crate::{Error, ErrorCode, RequestId, Result};
 
 /// What a JSON-RPC message is.
@@ -68,7 +69,7 @@ pub struct Message {
     raw: Bytes,
     kind: MessageKind,
     id: Option<RequestId>,
-    method: Option<Box<str>>,
+    method: Option<SmallText>,
     params: Option<Range<usize>>,
     payload: Option<Range<usize>>,
     batch: Vec<Message>,
@@ -108,6 +109,19 @@ struct ErrorFields<'a> {
 fn span(outer: &[u8], inner: &str) -> Range<usize> {
     let start = inner.as_ptr() as usize - outer.as_ptr() as usize;
     start..start + inner.len()
+}
+
+/// The method name from its (valid) JSON text, without a second parse in the usual case of
+/// a string with no escapes.
+fn method_name(text: &str) -> Option<SmallText> {
+    if !text.starts_with('"') {
+        return None;
+    }
+    if !text.contains('\\') {
+        return Some(SmallText::new(&text[1..text.len() - 1]));
+    }
+    let name: std::borrow::Cow<'_, str> = serde_json::from_str(text).ok()?;
+    Some(SmallText::new(&name))
 }
 
 fn json_type(text: &str) -> &'static str {
@@ -207,7 +221,7 @@ impl Message {
         let id = match env.id {
             None => None,
             Some(v) if v.get() == "null" => None,
-            Some(v) => Some(RequestId::from_json(v.get()).ok_or_else(|| {
+            Some(v) => Some(RequestId::from_valid_json(v.get()).ok_or_else(|| {
                 Error::invalid(
                     None,
                     format!(
@@ -239,7 +253,7 @@ impl Message {
             batch: Vec::new(),
         };
         if let Some(method) = env.method {
-            let name: String = serde_json::from_str(method.get()).map_err(|_| {
+            let name = method_name(method.get()).ok_or_else(|| {
                 fail(format!(
                     "field \"method\" must be a string, found {}",
                     json_type(method.get())
@@ -269,7 +283,7 @@ impl Message {
             } else {
                 MessageKind::Notification
             };
-            msg.method = Some(name.into_boxed_str());
+            msg.method = Some(name);
             msg.id = id;
             return Ok(msg);
         }
@@ -320,7 +334,7 @@ impl Message {
 
     /// The method of a request or notification.
     pub fn method(&self) -> Option<&str> {
-        self.method.as_deref()
+        self.method.as_ref().map(SmallText::as_str)
     }
 
     /// The exact bytes the message was parsed from.

@@ -1,6 +1,11 @@
 //! The per-connection session state machine: messages and time in, effects out.
 
 use std::collections::HashMap;
+
+use crate::id::SmallText;
+
+/// Pending requests by id. Ids come from peers, so the hasher is seeded per process.
+type Pending = HashMap<RequestId, PendingRequest, foldhash::fast::RandomState>;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -120,10 +125,20 @@ pub enum Phase {
 /// A request waiting for its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRequest {
+    method: SmallText,
+    started: Instant,
+}
+
+impl PendingRequest {
     /// The request's method.
-    pub method: Box<str>,
+    pub fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
     /// When the request passed through.
-    pub started: Instant,
+    pub fn started(&self) -> Instant {
+        self.started
+    }
 }
 
 /// Counters of one session.
@@ -193,9 +208,9 @@ pub struct Session {
     server_info: Option<serde_json::Value>,
     initialize_id: Option<RequestId>,
     /// Requests from the client, waiting for the server.
-    from_client: HashMap<RequestId, PendingRequest>,
+    from_client: Pending,
     /// Requests from the server, waiting for the client.
-    from_server: HashMap<RequestId, PendingRequest>,
+    from_server: Pending,
     last_activity: Instant,
     stats: SessionStats,
 }
@@ -212,8 +227,8 @@ impl Session {
             client_info: None,
             server_info: None,
             initialize_id: None,
-            from_client: HashMap::new(),
-            from_server: HashMap::new(),
+            from_client: Pending::default(),
+            from_server: Pending::default(),
             last_activity: now,
             stats: SessionStats::default(),
         }
@@ -269,14 +284,14 @@ impl Session {
         self.stats
     }
 
-    fn table(&self, from: Peer) -> &HashMap<RequestId, PendingRequest> {
+    fn table(&self, from: Peer) -> &Pending {
         match from {
             Peer::Client => &self.from_client,
             Peer::Server => &self.from_server,
         }
     }
 
-    fn table_mut(&mut self, from: Peer) -> &mut HashMap<RequestId, PendingRequest> {
+    fn table_mut(&mut self, from: Peer) -> &mut Pending {
         match from {
             Peer::Client => &mut self.from_client,
             Peer::Server => &mut self.from_server,
@@ -380,7 +395,7 @@ impl Session {
                 self.table_mut(from).insert(
                     id,
                     PendingRequest {
-                        method: method.into(),
+                        method: SmallText::new(method),
                         started: now,
                     },
                 );

@@ -91,8 +91,7 @@ fn tracks_both_directions_and_string_ids_separately_from_numbers() {
     assert_eq!(
         s.pending_request(Peer::Client, &RequestId::number(1))
             .unwrap()
-            .method
-            .as_ref(),
+            .method(),
         "tools/list"
     );
     assert_eq!(s.pending(Peer::Client), 1);

@@ -22,7 +22,7 @@ fn text() -> impl Strategy<Value = String> {
 fn request_id() -> impl Strategy<Value = RequestId> {
     prop_oneof![
         any::<i64>().prop_map(RequestId::number),
-        text().prop_map(RequestId::string),
+        text().prop_map(|s| RequestId::string(&s)),
         (any::<i32>(), 0..1000u32, prop::bool::ANY).prop_map(|(n, frac, exp)| {
             let spelled = if exp {
                 format!("{n}e2")
