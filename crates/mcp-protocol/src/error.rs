@@ -70,12 +70,4 @@ impl Error {
             reason: reason.into(),
         }
     }
-
-    pub(crate) fn json(err: &serde_json::Error) -> Self {
-        Self::Json {
-            line: err.line(),
-            column: err.column(),
-            reason: err.to_string(),
-        }
-    }
 }

@@ -3,18 +3,23 @@
 //! invariants with `assert!`; a panic is a bug.
 
 use bytes::{Bytes, BytesMut};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::scan::{self, Envelope, Item, Scanned};
 use crate::{
     Error, LineDecoder, Message, MessageKind, SseDecoder, SseEncoder, SseEvent, SseItem,
     detect_era, encode_line,
 };
 
-/// Parses `data` as one message: a message keeps its bytes, parses again to an equal
+/// Parses `data` as one message: the JSON scanner agrees with `serde_json` (see
+/// [`scanner_matches_serde_json`]); a message keeps its bytes, parses again to an equal
 /// message, has the fields its kind requires, and rebuilds with the constructors; an error
 /// turns into a valid error response.
 pub fn parse_message(data: &[u8]) {
+    scanner_matches_serde_json(data);
     match Message::parse(Bytes::copy_from_slice(data)) {
         Ok(msg) => {
             assert_eq!(msg.as_bytes().as_ref(), data);
@@ -48,6 +53,155 @@ pub fn parse_message(data: &[u8]) {
             assert_eq!(object.message, err.to_string());
         }
     }
+}
+
+/// The envelope members as `serde_json` reads them (`Some` even when `null`).
+#[derive(Deserialize)]
+struct SerdeEnvelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Checks the JSON scanner behind [`Message::parse`] against `serde_json` on `data`.
+///
+/// The scanner accepts a UTF-8 input exactly when `serde_json` accepts it as
+/// [`IgnoredAny`] and it nests at most 127 levels deep (`serde_json`'s limit for a
+/// [`Value`]), so everything a `Value` parse accepts too. It finds the same top-level value,
+/// batch elements and envelope members (`jsonrpc`, `id`, `method`, `params`, `result`,
+/// `error`) at the same places as `serde_json`, and reports a duplicated member where
+/// `serde_json` does; when it rejects the input, `Message::parse` gives [`Error::Json`] with
+/// its position.
+pub fn scanner_matches_serde_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let ours = scan::scan(text, scan::MAX_DEPTH);
+    let ignored = serde_json::from_str::<IgnoredAny>(text);
+    let expected = ignored.is_ok() && max_depth(text) <= scan::MAX_DEPTH;
+    assert_eq!(
+        ours.is_ok(),
+        expected,
+        "scanner: {ours:?}; serde_json: {ignored:?}; input: {text:?}"
+    );
+    if serde_json::from_str::<Value>(text).is_ok() {
+        assert!(ours.is_ok(), "serde_json reads a Value from {text:?}");
+    }
+    let parsed = Message::parse(Bytes::copy_from_slice(data));
+    let scanned = match ours {
+        Ok(scanned) => scanned,
+        Err(e) => {
+            assert!(e.offset <= text.len());
+            let Err(Error::Json {
+                line,
+                column,
+                reason,
+            }) = parsed
+            else {
+                panic!("invalid JSON {text:?} parsed as {parsed:?}");
+            };
+            assert!(line >= 1 && column >= 1);
+            assert!(reason.ends_with(&format!(" at line {line} column {column}")));
+            return;
+        }
+    };
+    assert!(!matches!(parsed, Err(Error::Json { .. })), "{parsed:?}");
+    let whole: &RawValue = serde_json::from_str(text).expect("serde_json accepts it");
+    match scanned {
+        Scanned::Scalar(value) => same(value, whole.get()),
+        Scanned::Object(env) => {
+            same(env.text, whole.get());
+            same_envelope(&env);
+        }
+        Scanned::Array(items) => {
+            let elements: Vec<&RawValue> = serde_json::from_str(text).expect("an array");
+            assert_eq!(items.len(), elements.len());
+            for (item, element) in items.iter().zip(elements) {
+                match item {
+                    Item::Object(env) => {
+                        same(env.text, element.get());
+                        same_envelope(env);
+                    }
+                    Item::Other(value) => {
+                        same(value, element.get());
+                        assert!(!value.starts_with('{'));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The same text at the same place.
+#[track_caller]
+fn same(ours: &str, theirs: &str) {
+    assert_eq!((ours.as_ptr(), ours), (theirs.as_ptr(), theirs));
+}
+
+fn same_envelope(env: &Envelope<'_>) {
+    match serde_json::from_str::<SerdeEnvelope<'_>>(env.text) {
+        Ok(theirs) => {
+            assert_eq!(env.duplicate, None, "in {}", env.text);
+            for (ours, theirs) in [
+                (env.jsonrpc, theirs.jsonrpc),
+                (env.id, theirs.id),
+                (env.method, theirs.method),
+                (env.params, theirs.params),
+                (env.result, theirs.result),
+                (env.error, theirs.error),
+            ] {
+                match (ours, theirs) {
+                    (Some(ours), Some(theirs)) => same(ours, theirs.get()),
+                    (ours, theirs) => assert_eq!(ours.is_some(), theirs.is_some()),
+                }
+            }
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            if let Some(field) = reason.strip_prefix("duplicate field `") {
+                let (name, key) = env.duplicate.expect("the scanner sees the duplicate");
+                assert!(field.starts_with(&format!("{name}`")), "{reason} vs {name}");
+                assert!(key.starts_with('"') && key.ends_with('"'));
+            } else {
+                // `serde_json` decodes member names and rejects lone surrogates there; the
+                // scanner, like `serde_json` ignoring a value, accepts them.
+                assert!(reason.contains("surrogate") || reason.contains("hex escape"));
+            }
+        }
+    }
+}
+
+/// How deeply arrays and objects nest in valid JSON `text`.
+fn max_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in text.bytes() {
+        match (in_string, byte) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// The invariants of one parsed message (or batch).

@@ -24,6 +24,7 @@ mod error;
 mod id;
 mod line;
 mod message;
+mod scan;
 mod session;
 mod sse;
 mod version;

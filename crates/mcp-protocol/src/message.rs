@@ -3,10 +3,10 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 
 use crate::id::SmallText;
+use crate::scan::{self, Envelope, Item, Scanned};
 use crate::{Error, ErrorCode, RequestId, Result};
 
 /// What a JSON-RPC message is.
@@ -75,27 +75,6 @@ pub struct Message {
     batch: Vec<Message>,
 }
 
-/// The envelope fields, borrowed from the input. `Some` means present, even when `null`.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
-    jsonrpc: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    method: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    params: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    error: Option<&'a RawValue>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize)]
 struct ErrorFields<'a> {
     code: i64,
@@ -143,7 +122,11 @@ impl Message {
     /// [`Error::InvalidMessage`] (code -32600) naming the field, with the id when one was
     /// readable.
     pub fn parse(bytes: impl Into<Bytes>) -> Result<Self> {
-        let raw: Bytes = bytes.into();
+        Self::parse_nested(bytes.into(), scan::MAX_DEPTH)
+    }
+
+    /// [`Message::parse`] with a nesting limit.
+    fn parse_nested(raw: Bytes, max_depth: usize) -> Result<Self> {
         let text = std::str::from_utf8(&raw).map_err(|e| Error::Json {
             line: 1 + raw[..e.valid_up_to()]
                 .iter()
@@ -156,41 +139,44 @@ impl Message {
                 .count(),
             reason: format!("invalid UTF-8 at byte offset {}", e.valid_up_to()),
         })?;
-        match text.trim_start().as_bytes().first() {
-            Some(b'[') => Self::parse_batch(&raw, text),
-            Some(b'{') => Self::parse_object(&raw, text),
-            _ => match serde_json::from_str::<&RawValue>(text) {
-                Err(e) => Err(Error::json(&e)),
-                Ok(v) => Err(Error::invalid(
-                    None,
-                    format!(
-                        "expected a JSON object or array, found {}",
-                        json_type(v.get())
-                    ),
-                )),
-            },
+        let scanned = match scan::scan(text, max_depth) {
+            Ok(scanned) => scanned,
+            Err(e) => return Err(e.into_error(text)),
+        };
+        match &scanned {
+            Scanned::Object(env) => Self::parse_object(&raw, text, env),
+            Scanned::Array(items) => Self::parse_batch(&raw, items),
+            Scanned::Scalar(value) => Err(Error::invalid(
+                None,
+                format!(
+                    "expected a JSON object or array, found {}",
+                    json_type(value)
+                ),
+            )),
         }
     }
 
-    fn parse_batch(raw: &Bytes, text: &str) -> Result<Self> {
-        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| Error::json(&e))?;
+    fn parse_batch(raw: &Bytes, items: &[Item<'_>]) -> Result<Self> {
         if items.is_empty() {
             return Err(Error::invalid(None, "a batch must not be empty"));
         }
         let mut batch = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
-            let range = span(raw, item.get());
-            if !item.get().starts_with('{') {
-                return Err(Error::invalid(
-                    None,
-                    format!(
-                        "batch element {index} must be an object, found {}",
-                        json_type(item.get())
-                    ),
-                ));
-            }
+            let env = match item {
+                Item::Object(env) => env,
+                Item::Other(value) => {
+                    return Err(Error::invalid(
+                        None,
+                        format!(
+                            "batch element {index} must be an object, found {}",
+                            json_type(value)
+                        ),
+                    ));
+                }
+            };
+            let range = span(raw, env.text);
             let element =
-                Self::parse_object(&raw.slice(range), item.get()).map_err(|e| match e {
+                Self::parse_object(&raw.slice(range), env.text, env).map_err(|e| match e {
                     Error::InvalidMessage { id, reason } => {
                         Error::invalid(id, format!("batch element {index}: {reason}"))
                     }
@@ -209,24 +195,26 @@ impl Message {
         })
     }
 
-    fn parse_object(raw: &Bytes, text: &str) -> Result<Self> {
-        let env: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
-            if e.is_data() {
-                // Valid JSON with a structural problem, such as a duplicated member.
-                Error::invalid(None, e.to_string())
-            } else {
-                Error::json(&e)
-            }
-        })?;
+    /// The message of one scanned object; `raw` holds exactly `text`, which positions in
+    /// error reasons count from.
+    fn parse_object(raw: &Bytes, text: &str, env: &Envelope<'_>) -> Result<Self> {
+        if let Some((field, key)) = env.duplicate {
+            // Valid JSON with a structural problem.
+            let (line, column) = scan::position(text.as_bytes(), span(text.as_bytes(), key).start);
+            return Err(Error::invalid(
+                None,
+                format!("duplicate field `{field}` at line {line} column {column}"),
+            ));
+        }
         let id = match env.id {
             None => None,
-            Some(v) if v.get() == "null" => None,
-            Some(v) => Some(RequestId::from_valid_json(v.get()).ok_or_else(|| {
+            Some("null") => None,
+            Some(v) => Some(RequestId::from_valid_json(v).ok_or_else(|| {
                 Error::invalid(
                     None,
                     format!(
                         "field \"id\" must be a string or a number, found {}",
-                        json_type(v.get())
+                        json_type(v)
                     ),
                 )
             })?),
@@ -234,92 +222,87 @@ impl Message {
         let fail = |reason: String| Error::invalid(id.clone(), reason);
         match env.jsonrpc {
             None => return Err(fail("missing field \"jsonrpc\" (must be \"2.0\")".into())),
-            Some(v) if v.get() != "\"2.0\"" => {
+            Some(v) if v != "\"2.0\"" => {
                 return Err(fail(format!(
-                    "field \"jsonrpc\" must be \"2.0\", found {}",
-                    v.get()
+                    "field \"jsonrpc\" must be \"2.0\", found {v}"
                 )));
             }
             Some(_) => {}
         }
-        let id_is_null = matches!(env.id, Some(v) if v.get() == "null");
-        let mut msg = Self {
-            raw: raw.clone(),
-            kind: MessageKind::Notification,
-            id: None,
-            method: None,
-            params: None,
-            payload: None,
-            batch: Vec::new(),
-        };
-        if let Some(method) = env.method {
-            let name = method_name(method.get()).ok_or_else(|| {
-                fail(format!(
-                    "field \"method\" must be a string, found {}",
-                    json_type(method.get())
-                ))
-            })?;
-            for (field, value) in [("result", env.result), ("error", env.error)] {
-                if value.is_some() {
-                    return Err(fail(format!(
-                        "a message with \"method\" must not have \"{field}\""
-                    )));
+        // Each part is computed once and moved into the message once.
+        let (kind, method, params, payload) = match (env.method, env.result, env.error) {
+            (Some(method), result, error) => {
+                let name = method_name(method).ok_or_else(|| {
+                    fail(format!(
+                        "field \"method\" must be a string, found {}",
+                        json_type(method)
+                    ))
+                })?;
+                for (field, value) in [("result", result), ("error", error)] {
+                    if value.is_some() {
+                        return Err(fail(format!(
+                            "a message with \"method\" must not have \"{field}\""
+                        )));
+                    }
                 }
-            }
-            if let Some(params) = env.params {
-                if !matches!(params.get().as_bytes().first(), Some(b'{' | b'[')) {
-                    return Err(fail(format!(
-                        "field \"params\" must be an object or an array, found {}",
-                        json_type(params.get())
-                    )));
+                let params = match env.params {
+                    Some(params) if !matches!(params.as_bytes().first(), Some(b'{' | b'[')) => {
+                        return Err(fail(format!(
+                            "field \"params\" must be an object or an array, found {}",
+                            json_type(params)
+                        )));
+                    }
+                    params => params.map(|params| span(raw, params)),
+                };
+                if env.id == Some("null") {
+                    return Err(fail("field \"id\" of a request must not be null".into()));
                 }
-                msg.params = Some(span(raw, params.get()));
+                let kind = if id.is_some() {
+                    MessageKind::Request
+                } else {
+                    MessageKind::Notification
+                };
+                (kind, Some(name), params, None)
             }
-            if id_is_null {
-                return Err(fail("field \"id\" of a request must not be null".into()));
+            (None, Some(_), Some(_)) => {
+                return Err(fail(
+                    "a response must not have both \"result\" and \"error\"".into(),
+                ));
             }
-            msg.kind = if id.is_some() {
-                MessageKind::Request
-            } else {
-                MessageKind::Notification
-            };
-            msg.method = Some(name);
-            msg.id = id;
-            return Ok(msg);
-        }
-        match (env.result, env.error) {
-            (Some(_), Some(_)) => Err(fail(
-                "a response must not have both \"result\" and \"error\"".into(),
-            )),
-            (None, None) => Err(fail(
-                "a message needs \"method\", \"result\" or \"error\"".into(),
-            )),
-            (Some(result), None) => {
+            (None, None, None) => {
+                return Err(fail(
+                    "a message needs \"method\", \"result\" or \"error\"".into(),
+                ));
+            }
+            (None, Some(result), None) => {
                 if id.is_none() {
                     return Err(fail(
                         "a response needs field \"id\" (a string or a number)".into(),
                     ));
                 }
-                msg.kind = MessageKind::Response;
-                msg.payload = Some(span(raw, result.get()));
-                msg.id = id;
-                Ok(msg)
+                (MessageKind::Response, None, None, Some(span(raw, result)))
             }
-            (None, Some(error)) => {
+            (None, None, Some(error)) => {
                 if env.id.is_none() {
                     return Err(fail("an error response needs field \"id\"".into()));
                 }
-                serde_json::from_str::<ErrorFields<'_>>(error.get()).map_err(|e| {
+                serde_json::from_str::<ErrorFields<'_>>(error).map_err(|e| {
                     fail(format!(
                         "field \"error\" must be an object with an integer \"code\" and a string \"message\": {e}"
                     ))
                 })?;
-                msg.kind = MessageKind::Error;
-                msg.payload = Some(span(raw, error.get()));
-                msg.id = id;
-                Ok(msg)
+                (MessageKind::Error, None, None, Some(span(raw, error)))
             }
-        }
+        };
+        Ok(Self {
+            raw: raw.clone(),
+            kind,
+            id,
+            method,
+            params,
+            payload,
+            batch: Vec::new(),
+        })
     }
 
     /// What the message is.
@@ -407,7 +390,8 @@ impl Message {
         for part in parts {
             out.extend_from_slice(part);
         }
-        Self::parse(out).expect("constructed messages are valid")
+        // Values built in code may nest deeper than parsing allows.
+        Self::parse_nested(out.into(), usize::MAX).expect("constructed messages are valid")
     }
 
     /// A request. `params`, when given, must be a JSON object or array.
