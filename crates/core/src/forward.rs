@@ -298,7 +298,8 @@ impl ForwardProxy {
             match finished {
                 Some(end) => end,
                 None => {
-                    tokio::time::timeout(2 * grace + Duration::from_secs(1), server_side.join())
+                    let bound = grace + kill_grace + Duration::from_secs(1);
+                    tokio::time::timeout(bound, server_side.join())
                         .await
                         .ok()
                         .flatten()
