@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use shadowcat_mcp::RequestId;
 use shadowcat_raw_transport::ChildProcess;
 
 use crate::Result;
@@ -16,6 +17,14 @@ pub struct Frame {
     pub line: Option<u64>,
     /// The byte offset within the stream, on stream transports.
     pub offset: Option<u64>,
+    /// The client request this message belongs to, when the transport knows it: a server
+    /// message that arrived on the HTTP stream answering that request. An HTTP incoming
+    /// transport sends such a message on the same request's stream.
+    pub related: Option<RequestId>,
+    /// HTTP headers that travel with the message to the other side (for example the
+    /// 2026-07-28 `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` request headers), on HTTP
+    /// transports; `None` elsewhere.
+    pub headers: Option<Box<http::HeaderMap>>,
 }
 
 impl Frame {
@@ -25,6 +34,8 @@ impl Frame {
             bytes,
             line: None,
             offset: None,
+            related: None,
+            headers: None,
         }
     }
 }
@@ -78,6 +89,10 @@ pub trait FrameWriter: Send {
 pub enum TransportKind {
     /// Newline-delimited JSON over stdin/stdout.
     Stdio,
+    /// Streamable HTTP (POST, GET stream, DELETE; 2025-03-26 and later).
+    StreamableHttp,
+    /// The legacy HTTP+SSE transport (2024-11-05: GET stream with an `endpoint` event).
+    LegacySse,
 }
 
 /// An accepted client connection.

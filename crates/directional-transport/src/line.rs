@@ -30,6 +30,8 @@ fn frame(line: Line) -> Frame {
         bytes: line.bytes,
         line: Some(line.number),
         offset: Some(line.offset),
+        related: None,
+        headers: None,
     }
 }
 
