@@ -83,8 +83,8 @@ fn push_line(message: &[u8], out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-/// Appends the answer to one line of input, if it needs one.
-fn answer_line(bytes: bytes::Bytes, out: &mut Vec<u8>) {
+/// Appends the answer to one line of input (with its line ending), if it needs one.
+pub(crate) fn answer_line(bytes: bytes::Bytes, out: &mut Vec<u8>) {
     let msg = match Message::parse(bytes) {
         Ok(msg) => msg,
         Err(e) => return push_line(e.to_error_response().as_bytes(), out),

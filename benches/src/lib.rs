@@ -16,11 +16,20 @@ mod compare;
 mod echo;
 mod error;
 pub mod fixtures;
+mod http_compare;
+mod http_echo;
+mod http_load;
 mod load;
 mod stats;
 
 pub use compare::{CompareConfig, Comparison, Scenario, TARGET_ADDED_P50_US, TARGET_RATIO};
 pub use echo::{serve, serve_stdio};
 pub use error::{Error, Result};
+pub use http_compare::{
+    HttpCompareConfig, HttpComparison, HttpScenario, Mode, TARGET_HTTP_RATIO,
+    TARGET_IDLE_SESSION_BYTES,
+};
+pub use http_echo::serve_http;
+pub use http_load::{HttpLoadConfig, open_idle_sessions};
 pub use load::{LoadConfig, LoadReport, echo_message, pin_current_process};
 pub use stats::LatencySummary;
