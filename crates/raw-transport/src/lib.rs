@@ -1,4 +1,5 @@
-//! Bytes-only I/O for Shadowcat: the process's own stdin and stdout, and child processes.
+//! Bytes-only I/O for Shadowcat: the process's own stdin and stdout, child processes, and
+//! an HTTP client ([`HttpClient`]).
 //!
 //! Nothing here knows about MCP; higher layers frame the bytes.
 //!
@@ -18,9 +19,13 @@
 //! ```
 
 mod error;
+mod http_client;
+mod http_server;
 mod process;
 mod stdio;
 
 pub use error::{Error, Result};
+pub use http_client::{HttpClient, HttpClientConfig, HttpRequestBody};
+pub use http_server::{ChannelBody, HttpBody, HttpServer, HttpServerConfig, empty_body, full_body};
 pub use process::{ChildExit, ChildProcess, ChildStdin, ChildStdout, CommandSpec};
 pub use stdio::{StdinReader, StdoutWriter, stdin, stdout};
