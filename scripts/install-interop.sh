@@ -8,6 +8,7 @@
 #   - interop/fixture/node_modules  from interop/fixture/package-lock.json (npm ci):
 #       @modelcontextprotocol/sdk, for the conformance fixture server interop/fixture/server.mjs
 #   - interop/.venv-mcp1            a Python venv from interop/requirements-mcp1.txt (mcp 1.x)
+#   - interop/.venv-mcp2            a Python venv from interop/requirements-mcp2.txt (mcp 2.x)
 #
 # Idempotent: each part records the hash of its pin file (and the tool version) in a
 # stamp file and is skipped while that still matches. Set INTEROP_FORCE=1 to reinstall.
@@ -16,9 +17,6 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 interop="$repo_root/interop"
-venv="$interop/.venv-mcp1"
-requirements="$interop/requirements-mcp1.txt"
-venv_stamp="$venv/.shadowcat-interop-stamp"
 python="${PYTHON:-python3}"
 
 say() { printf 'install-interop: %s\n' "$*" >&2; }
@@ -80,22 +78,41 @@ fi
 npm_folder "$interop/fixture" "conformance fixture" \
     node_modules/@modelcontextprotocol/sdk/package.json
 
-# --- Python mcp 1.x venv ---------------------------------------------------------------
+# --- Python venvs (mcp 1.x and 2.x clients) ---------------------------------------------
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
     die "$python is older than 3.10 (mcp needs >= 3.10)"
-venv_want="$(hash_of "$requirements") $("$python" --version 2>&1)"
-if stamp_matches "$venv_stamp" "$venv_want" && [[ -x "$venv/bin/python" ]]; then
-    say "python mcp 1.x: up to date (interop/.venv-mcp1)"
-else
-    say "python mcp 1.x: creating interop/.venv-mcp1 ..."
+
+# python_venv NAME LABEL REQUIREMENTS MODULE...: create interop/NAME from REQUIREMENTS unless its
+# stamp matches, then require that it imports every MODULE.
+python_venv() {
+    local name="$1" label="$2" requirements="$3"
+    shift 3
+    local venv="$interop/$name"
+    local stamp="$venv/.shadowcat-interop-stamp"
+    local want
+    want="$(hash_of "$requirements") $("$python" --version 2>&1)"
+    if stamp_matches "$stamp" "$want" && [[ -x "$venv/bin/python" ]]; then
+        say "$label: up to date (interop/$name)"
+        return
+    fi
+    say "$label: creating interop/$name ..."
     "$python" -m venv --clear "$venv"
-    say "python mcp 1.x: pip install -r interop/requirements-mcp1.txt ..."
+    say "$label: pip install -r interop/${requirements##*/} ..."
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         --no-input -r "$requirements" >&2
-    "$venv/bin/python" -c 'import mcp.client.stdio, mcp.client.session' ||
-        die "the new venv cannot import mcp"
-    printf '%s\n' "$venv_want" >"$venv_stamp"
-    say "python mcp 1.x: installed"
-fi
+    local module
+    for module in "$@"; do
+        "$venv/bin/python" -c "import $module" || die "interop/$name cannot import $module"
+    done
+    printf '%s\n' "$want" >"$stamp"
+    say "$label: installed"
+}
+
+python_venv .venv-mcp1 "python mcp 1.x" "$interop/requirements-mcp1.txt" \
+    mcp.client.stdio mcp.client.session
+
+# The mcp 2.x client (`from mcp import Client`) for interop/py/http_client_mcp2.py.
+python_venv .venv-mcp2 "python mcp 2.x" "$interop/requirements-mcp2.txt" \
+    mcp.client.client mcp.client.streamable_http
 
 say "done"

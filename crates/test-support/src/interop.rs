@@ -228,7 +228,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 }
 
 /// `path` itself, or a panic that says the interop peers are not installed.
-fn existing(path: PathBuf) -> PathBuf {
+pub(crate) fn existing(path: PathBuf) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: the interop peers are not installed; {INSTALL_HINT}",

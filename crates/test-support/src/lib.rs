@@ -5,6 +5,11 @@
 //!   [`inspector_cli`]. They panic when a peer is missing, so tests fail instead of skipping.
 //! - [`CommandLine`]: a program and its arguments, to nest a server inside a proxy's command.
 //! - [`run_with_timeout`]: runs a process with a time limit and captures its output.
+//! - [`Service`] and [`HttpServer`]: servers and proxies running in the background, stopped
+//!   (with everything they started) when dropped; [`server_everything_http`] and
+//!   [`conformance_fixture`] start real MCP servers on loopback ports.
+//! - [`http_client_mcp2`]: the Python `mcp` 2.x client against a Streamable HTTP endpoint;
+//!   [`run_conformance`]: the official conformance suite against one.
 //!
 //! ```
 //! use std::time::Duration;
@@ -18,12 +23,27 @@
 //! ```
 
 mod command_line;
+mod conformance;
+mod http_peers;
 mod interop;
+mod json_report;
 mod process;
+mod raw_http;
+mod scratch;
+mod service;
 
 pub use command_line::CommandLine;
+pub use conformance::{ConformanceRun, run_conformance};
+pub use http_peers::{
+    EverythingTransport, HttpServer, conformance_fixture, conformance_fixture_stdio, free_port,
+    http_client_mcp1, http_client_mcp2, listening_url, python_mcp2, server_everything_http,
+};
 pub use interop::{
     INSTALL_HINT, InspectorCli, inspector_cli, interop_dir, node, python_mcp1, repo_root,
     server_everything_stdio, stdio_client_mcp1,
 };
+pub use json_report::{json_stdout, json_strings};
 pub use process::{ProcessOutput, run_with_timeout};
+pub use raw_http::{HttpStream, RawResponse, SseEvent, http_request};
+pub use scratch::temp_dir;
+pub use service::{Service, Stopped};

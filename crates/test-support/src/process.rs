@@ -203,14 +203,14 @@ pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> ProcessOutp
 }
 
 /// The marks of one run's processes: its process group and its [`RUN_MARKER`] value.
-struct Run {
-    group: Pid,
-    marker: String,
+pub(crate) struct Run {
+    pub(crate) group: Pid,
+    pub(crate) marker: String,
 }
 
 impl Run {
     /// The running processes (zombies excluded) in the group or carrying the marker.
-    fn leftovers(&self) -> Vec<Pid> {
+    pub(crate) fn leftovers(&self) -> Vec<Pid> {
         let Ok(entries) = fs::read_dir("/proc") else {
             // No procfs: signal 0 tells whether anything of the group is left.
             return if killpg(self.group, None).is_ok() {
@@ -249,7 +249,7 @@ impl Run {
     }
 
     /// Kills the group and `processes` (SIGKILL); those already gone are fine.
-    fn kill(&self, processes: &[Pid]) {
+    pub(crate) fn kill(&self, processes: &[Pid]) {
         let _ = killpg(self.group, Signal::SIGKILL);
         for &pid in processes {
             let _ = kill(pid, Signal::SIGKILL);
@@ -258,11 +258,14 @@ impl Run {
 }
 
 /// The bytes read so far from one output pipe, filled by a reader thread.
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
     /// Reads `pipe` on a thread until end of file, then sends on `closed`.
-    fn start<R: Read + Send + 'static>(pipe: Option<R>, closed: mpsc::Sender<()>) -> Self {
+    pub(crate) fn start<R: Read + Send + 'static>(
+        pipe: Option<R>,
+        closed: mpsc::Sender<()>,
+    ) -> Self {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&buffer);
         thread::spawn(move || {
@@ -280,7 +283,7 @@ impl Captured {
         Self(buffer)
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         String::from_utf8_lossy(&bytes).into_owned()
     }
@@ -300,7 +303,7 @@ fn wait_closed(closed: &Receiver<()>, open: &mut usize, limit: Duration) -> bool
     true
 }
 
-fn describe(command: &Command) -> String {
+pub(crate) fn describe(command: &Command) -> String {
     std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(|part| part.to_string_lossy().into_owned())
