@@ -20,6 +20,14 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The server's URL cannot be used, or its transport could not be set up.
+    #[error("cannot connect to the server at {url}: {reason}")]
+    UpstreamConnect {
+        /// The server's URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// Starting or stopping the server process failed.
     #[error(transparent)]
     Process(#[from] shadowcat_raw_transport::Error),
@@ -33,7 +41,10 @@ impl Error {
 
     /// Whether the server's side failed.
     pub fn is_upstream(&self) -> bool {
-        matches!(self, Self::Upstream { .. } | Self::Process(_))
+        matches!(
+            self,
+            Self::Upstream { .. } | Self::UpstreamConnect { .. } | Self::Process(_)
+        )
     }
 }
 

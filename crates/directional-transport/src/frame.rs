@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use shadowcat_mcp::RequestId;
+use shadowcat_mcp::{Message, RequestId};
 use shadowcat_raw_transport::ChildProcess;
 
 use crate::Result;
@@ -68,7 +68,24 @@ pub trait FrameReader: Send {
 #[async_trait]
 pub trait FrameWriter: Send {
     /// Adds one message (its bytes, without framing) to the buffer, without I/O.
+    ///
+    /// Messages the proxy makes itself (error answers) arrive here as bytes; transports that
+    /// route by message (HTTP) parse them.
     fn enqueue(&mut self, message: &[u8]);
+
+    /// Adds one parsed message to the buffer, without I/O, with what a transport may need to
+    /// route it: the client request it belongs to (`related`, known when it arrived on that
+    /// request's HTTP stream) and HTTP headers that travel with it. Line transports only
+    /// need the bytes (the default).
+    fn enqueue_message(
+        &mut self,
+        message: &Message,
+        related: Option<&RequestId>,
+        headers: Option<&http::HeaderMap>,
+    ) {
+        let _ = (related, headers);
+        self.enqueue(message.as_bytes());
+    }
 
     /// How many bytes are buffered and not yet written.
     fn buffered(&self) -> usize;

@@ -23,6 +23,8 @@
 
 mod error;
 mod frame;
+mod http_in;
+mod http_out;
 mod line;
 mod stdio;
 mod subprocess;
@@ -32,6 +34,10 @@ pub use frame::{
     Connection, Frame, FrameReader, FrameWriter, Incoming, Outgoing, Received, TransportKind,
     Upstream,
 };
+pub use http_in::{
+    HttpHandler, HttpIncoming, HttpIncomingConfig, HttpObserver, NoObserver, SessionEnd,
+};
+pub use http_out::{HttpMode, HttpOutgoing, HttpOutgoingConfig};
 pub use line::{LineReader, LineWriter, WRITE_HIGH_WATER};
 pub use stdio::StdioIncoming;
 pub use subprocess::SubprocessOutgoing;
