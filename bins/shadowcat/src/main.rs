@@ -7,9 +7,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shadowcat_core::mcp::SessionConfig;
-use shadowcat_core::raw::CommandSpec;
-use shadowcat_core::transport::{Incoming, Outgoing, StdioIncoming, SubprocessOutgoing};
-use shadowcat_core::{EndedBy, ForwardConfig, ForwardProxy};
+use shadowcat_core::raw::{CommandSpec, HttpClient, HttpClientConfig};
+use shadowcat_core::session::Limits;
+use shadowcat_core::transport::{
+    HttpIncomingConfig, HttpOutgoing, HttpOutgoingConfig, Incoming, Outgoing, StdioIncoming,
+    SubprocessOutgoing,
+};
+use shadowcat_core::{
+    EndedBy, ForwardConfig, ForwardProxy, ReverseConfig, ReverseProxy, UpstreamFactory,
+};
+use std::sync::Arc;
 
 /// Shadowcat: a proxy for the Model Context Protocol.
 #[derive(Debug, Parser)]
@@ -37,20 +44,61 @@ enum Command {
     /// Forward proxy: a client launches shadowcat, shadowcat reaches the server.
     #[command(subcommand)]
     Forward(Forward),
+    /// Reverse proxy (gateway): HTTP clients reach an upstream MCP server.
+    ///
+    /// Serves Streamable HTTP at `/mcp` and legacy HTTP+SSE at `/sse` and `/message`, plus
+    /// `/healthz`, `/readyz` and `/metrics`. The upstream is an HTTP server (`--upstream URL`)
+    /// or a command after `--`, started once per client session; without either, the
+    /// embedded demo server.
+    Reverse(Reverse),
     /// Serve the embedded demo MCP server (tools `echo` and `add`) on stdin/stdout.
     DemoServer,
 }
 
-#[derive(Debug, Subcommand)]
-enum Forward {
-    /// The client speaks MCP over our stdin/stdout; the server is a command we start.
-    ///
-    /// Without a command, the embedded demo server is started.
-    Stdio(ForwardStdio),
+#[derive(Debug, Args)]
+struct Reverse {
+    /// Address to listen on. Loopback unless told otherwise.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// An upstream Streamable HTTP (or legacy SSE) server URL, instead of a command.
+    #[arg(long, value_name = "URL", conflicts_with = "command")]
+    upstream: Option<String>,
+    /// A header sent with every upstream HTTP request, `Name: value` (repeatable).
+    #[arg(long = "upstream-header", value_name = "HEADER")]
+    upstream_headers: Vec<String>,
+    /// Most concurrent client sessions (each has its own upstream connection or process).
+    #[arg(long, default_value_t = 1024)]
+    max_sessions: usize,
+    /// Seconds a session may stay idle before it is closed (0: never).
+    #[arg(long, default_value_t = 1800.0)]
+    idle_timeout: f64,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 4 << 20)]
+    max_body: usize,
+    /// Host names the `Host` header may carry (repeatable; DNS rebinding protection).
+    /// Default: localhost, 127.0.0.1 and [::1].
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+    /// Accept any `Host` header (for a gateway behind a trusted front end).
+    #[arg(long, conflicts_with = "allowed_hosts")]
+    any_host: bool,
+    /// Origins accepted besides those naming an allowed host (repeatable), e.g.
+    /// `https://app.example.com`.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
+    /// Seconds between keep-alive comments on idle SSE streams (0: none).
+    #[arg(long, default_value_t = 15.0)]
+    keepalive: f64,
+    #[command(flatten)]
+    pipeline: Pipeline,
+    /// The server command and its arguments, after `--`; one process per client session.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<OsString>,
 }
 
+/// Options of the message pipeline, shared by the forward and reverse proxies.
 #[derive(Debug, Args)]
-struct ForwardStdio {
+struct Pipeline {
     /// Largest message accepted from either side, in bytes; a longer line is answered
     /// with an error and skipped.
     #[arg(long, default_value_t = shadowcat_core::mcp::DEFAULT_MAX_LINE)]
@@ -67,6 +115,26 @@ struct ForwardStdio {
     /// Most requests waiting for an answer in each direction.
     #[arg(long, default_value_t = 4096)]
     max_pending: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Forward {
+    /// The client speaks MCP over our stdin/stdout; the server is a command we start.
+    ///
+    /// Without a command, the embedded demo server is started.
+    Stdio(ForwardStdio),
+}
+
+#[derive(Debug, Args)]
+struct ForwardStdio {
+    /// A remote Streamable HTTP (or legacy SSE) server URL to reach, instead of a command.
+    #[arg(long, value_name = "URL", conflicts_with = "command")]
+    to: Option<String>,
+    /// A header sent with every request to the remote server, `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "HEADER", requires = "to")]
+    headers: Vec<String>,
+    #[command(flatten)]
+    pipeline: Pipeline,
     /// The server command and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -105,6 +173,16 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Forward(Forward::Stdio(args)) => runtime.block_on(forward_stdio(args)),
+        Command::Reverse(args) => {
+            // The gateway serves many sessions at once: use every core.
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(reverse(args)),
+                Err(e) => fail(&format!("cannot start the runtime: {e}")),
+            }
+        }
         Command::DemoServer => {
             let served = runtime.block_on(async {
                 shadowcat_core::demo::serve(
@@ -121,34 +199,84 @@ fn main() -> ExitCode {
     }
 }
 
-async fn forward_stdio(args: ForwardStdio) -> ExitCode {
-    let (grace, kill_grace, timeout) = match (
-        seconds(args.shutdown_grace, "shutdown-grace"),
-        seconds(args.kill_grace, "kill-grace"),
-        args.request_timeout
+impl Pipeline {
+    fn config(&self) -> Result<ForwardConfig, String> {
+        let grace = seconds(self.shutdown_grace, "shutdown-grace")?;
+        let kill_grace = seconds(self.kill_grace, "kill-grace")?;
+        let timeout = self
+            .request_timeout
             .map(|t| seconds(t, "request-timeout"))
-            .transpose(),
-    ) {
-        (Ok(g), Ok(k), Ok(t)) => (g, k, t),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(&e),
-    };
-    let spec = match args.command.split_first() {
-        Some((program, rest)) => CommandSpec::new(program.clone()).args(rest.iter().cloned()),
+            .transpose()?;
+        Ok(ForwardConfig::default()
+            .with_shutdown_grace(grace)
+            .with_kill_grace(kill_grace)
+            .with_session(
+                SessionConfig::default()
+                    .with_max_pending(self.max_pending)
+                    .with_request_timeout(timeout),
+            ))
+    }
+}
+
+/// The command to run as the server: the one given, or the embedded demo server.
+fn server_command(command: &[OsString]) -> Result<CommandSpec, String> {
+    match command.split_first() {
+        Some((program, rest)) => Ok(CommandSpec::new(program.clone()).args(rest.iter().cloned())),
         None => match std::env::current_exe() {
-            Ok(me) => CommandSpec::new(me).args(["demo-server", "--log-level", "warn"]),
-            Err(e) => return fail(&format!("cannot find the demo server: {e}")),
+            Ok(me) => Ok(CommandSpec::new(me).args(["demo-server", "--log-level", "warn"])),
+            Err(e) => Err(format!("cannot find the demo server: {e}")),
+        },
+    }
+}
+
+/// An HTTP upstream's URL and settings from a URL and `Name: value` header options.
+fn http_upstream(
+    url: &str,
+    headers: &[String],
+    flag: &str,
+) -> Result<(http::Uri, HttpOutgoingConfig), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("--{flag} {url}: not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some() => {}
+        _ => {
+            return Err(format!(
+                "--{flag} {url}: expected an http:// or https:// URL"
+            ));
+        }
+    }
+    let mut config = HttpOutgoingConfig::default();
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| format!("header `{header}`: expected `Name: value`"))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|e| format!("header `{header}`: {e}"))?;
+        let value = http::HeaderValue::from_str(value.trim())
+            .map_err(|e| format!("header `{header}`: {e}"))?;
+        config.headers.append(name, value);
+    }
+    Ok((uri, config))
+}
+
+async fn forward_stdio(args: ForwardStdio) -> ExitCode {
+    let config = match args.pipeline.config() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let max_line = args.pipeline.max_message_size;
+    let mut outgoing: Box<dyn Outgoing> = match &args.to {
+        Some(url) => match http_upstream(url, &args.headers, "to") {
+            Ok((uri, config)) => Box::new(HttpOutgoing::new(uri, config)),
+            Err(e) => return fail(&e),
+        },
+        None => match server_command(&args.command) {
+            Ok(spec) => Box::new(SubprocessOutgoing::new(spec, max_line)),
+            Err(e) => return fail(&e),
         },
     };
-    let config = ForwardConfig::default()
-        .with_shutdown_grace(grace)
-        .with_kill_grace(kill_grace)
-        .with_session(
-            SessionConfig::default()
-                .with_max_pending(args.max_pending)
-                .with_request_timeout(timeout),
-        );
-    let mut incoming = StdioIncoming::new(args.max_message_size);
-    let mut outgoing = SubprocessOutgoing::new(spec, args.max_message_size);
+    let mut incoming = StdioIncoming::new(max_line);
     let client = match incoming.accept().await {
         Ok(Some(client)) => client,
         Ok(None) => return fail("no client on stdin"),
@@ -177,6 +305,101 @@ async fn forward_stdio(args: ForwardStdio) -> ExitCode {
             tracing::info!("{}", report.reason());
             ExitCode::SUCCESS
         }
+    }
+}
+
+async fn reverse(args: Reverse) -> ExitCode {
+    let forward = match args.pipeline.config() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let idle = match seconds(args.idle_timeout, "idle-timeout") {
+        Ok(d) if d.is_zero() => None,
+        Ok(d) => Some(d),
+        Err(e) => return fail(&e),
+    };
+    let keepalive = match seconds(args.keepalive, "keepalive") {
+        Ok(d) => Some(d).filter(|d| !d.is_zero()),
+        Err(e) => return fail(&e),
+    };
+    let max_line = args.pipeline.max_message_size;
+    let upstream: UpstreamFactory = match &args.upstream {
+        Some(url) => match http_upstream(url, &args.upstream_headers, "upstream") {
+            Ok((uri, config)) => {
+                // One connection pool for every session's upstream connection.
+                let client = match HttpClient::new(&HttpClientConfig::default()) {
+                    Ok(c) => c,
+                    Err(e) => return fail(&format!("cannot set up the HTTP client: {e}")),
+                };
+                Arc::new(move || {
+                    Box::new(HttpOutgoing::with_client(
+                        uri.clone(),
+                        config.clone(),
+                        client.clone(),
+                    )) as Box<dyn Outgoing>
+                })
+            }
+            Err(e) => return fail(&e),
+        },
+        None => match server_command(&args.command) {
+            Ok(spec) => Arc::new(move || {
+                Box::new(SubprocessOutgoing::new(spec.clone(), max_line)) as Box<dyn Outgoing>
+            }),
+            Err(e) => return fail(&e),
+        },
+    };
+    let allowed_hosts = if args.any_host {
+        None
+    } else if args.allowed_hosts.is_empty() {
+        Some(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()])
+    } else {
+        Some(
+            args.allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+        )
+    };
+    let limits = Limits::default()
+        .with_max_sessions(args.max_sessions)
+        .with_idle_timeout(idle)
+        .with_max_pending(args.pipeline.max_pending);
+    let incoming = HttpIncomingConfig::default()
+        .with_limits(limits)
+        .with_allowed_hosts(allowed_hosts)
+        .with_allowed_origins(args.allowed_origins.clone())
+        .with_max_body(args.max_body)
+        .with_keepalive(keepalive);
+    let config = ReverseConfig::default()
+        .with_listen(args.listen)
+        .with_incoming(incoming)
+        .with_forward(forward);
+    let proxy = match ReverseProxy::bind(config, upstream).await {
+        Ok(p) => p,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let addr = proxy.local_addr();
+    let what = match &args.upstream {
+        Some(url) => url.clone(),
+        None if args.command.is_empty() => "the embedded demo server".into(),
+        None => args
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "shadowcat: listening on http://{addr}/mcp (legacy SSE: http://{addr}/sse) for {what}"
+    );
+    let (signal_code, shutdown) = shutdown_signal();
+    match proxy.run(shutdown).await {
+        Ok(()) => match signal_code.get() {
+            Some(code) => ExitCode::from(128 + code),
+            None => ExitCode::SUCCESS,
+        },
+        Err(e) => fail(&e.to_string()),
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shadowcat_mcp::{Effect, Message, Peer, Session, SessionConfig, SessionStats};
+use shadowcat_mcp::{Effect, Message, Peer, RequestId, Session, SessionConfig, SessionStats};
 use shadowcat_raw_transport::ChildExit;
 use shadowcat_transport::{
     Connection, FrameReader, FrameWriter, Received, Upstream, WRITE_HIGH_WATER,
@@ -196,11 +196,24 @@ fn queue(tx: &mpsc::Sender<Bytes>, to: Peer, message: Message) {
     }
 }
 
+/// A parsed message with the routing context its frame carried.
+struct Parsed {
+    message: Message,
+    related: Option<RequestId>,
+    headers: Option<Box<http::HeaderMap>>,
+}
+
 /// Parses a received frame; bad input is answered through `reply` and yields `None`.
-fn parse(from: Peer, item: Received, reply: &mpsc::Sender<Bytes>) -> Option<Message> {
+fn parse(from: Peer, item: Received, reply: &mpsc::Sender<Bytes>) -> Option<Parsed> {
     let (error, line) = match item {
         Ok(frame) => match Message::parse(frame.bytes) {
-            Ok(msg) => return Some(msg),
+            Ok(message) => {
+                return Some(Parsed {
+                    message,
+                    related: frame.related,
+                    headers: frame.headers,
+                });
+            }
             Err(e) => (e, frame.line),
         },
         Err(e) => (e, None),
@@ -219,6 +232,11 @@ impl ForwardProxy {
     /// A proxy with this configuration.
     pub fn new(config: ForwardConfig) -> Self {
         Self { config }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ForwardConfig {
+        &self.config
     }
 
     /// Runs until the client or the server goes away, or `shutdown` completes.
@@ -384,10 +402,13 @@ fn handle_burst(
         .expect("session lock is never poisoned");
     let mut item = Some(first);
     while let Some(received) = item.take() {
-        if let Some(msg) = parse(from, received, reply) {
-            trace(from, &msg);
-            match session.on_message(from, &msg, now) {
-                Effect::Forward => writer.enqueue(msg.as_bytes()),
+        if let Some(parsed) = parse(from, received, reply) {
+            let msg = &parsed.message;
+            trace(from, msg);
+            match session.on_message(from, msg, now) {
+                Effect::Forward => {
+                    writer.enqueue_message(msg, parsed.related.as_ref(), parsed.headers.as_deref());
+                }
                 Effect::Reply(answer) => queue(reply, from, answer),
                 _ => {}
             }
