@@ -413,3 +413,78 @@ fn legacy_sse_clients_are_served() {
     );
     assert_eq!(r.status, 404);
 }
+
+/// Waits (bounded) until `check` holds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn child_processes_follow_their_sessions_and_sessions_are_capped() {
+    let (mut gw, addr) = gateway(&["--max-sessions", "2", "--idle-timeout", "2"]);
+    let first = open_session(&addr, "2025-06-18");
+    let second = open_session(&addr, "2025-06-18");
+    eventually("each session has its own server process", || {
+        gw.service().descendants().len() == 2
+    });
+    // A third session is refused while two are open and active.
+    let r = post(&addr, None, None, &initialize("2025-06-18"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+
+    // DELETE ends the session and its process.
+    let r = http_request(
+        &addr,
+        "DELETE",
+        "/mcp",
+        &[("Mcp-Session-Id", &first)],
+        b"",
+        T,
+    );
+    assert_eq!(r.status, 200);
+    eventually("the deleted session's process is gone", || {
+        gw.service().descendants().len() == 1
+    });
+    // The other one idles out after 2 s: its process is reaped, its id is unknown.
+    eventually("the idle session's process is gone", || {
+        gw.service().descendants().is_empty()
+    });
+    let r = post(&addr, Some(&second), None, &echo(json!(1), "late"));
+    assert_eq!(r.status, 404);
+    let metrics = http_request(&addr, "GET", "/metrics", &[], b"", T).text();
+    for line in [
+        r#"shadowcat_sessions_closed_total{reason="deleted"} 1"#,
+        r#"shadowcat_sessions_closed_total{reason="idle"} 1"#,
+        "shadowcat_sessions_rejected_total 1",
+        "shadowcat_sessions_active 0",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
+    }
+}
+
+#[test]
+fn http2_clients_are_served() {
+    let (_gw, addr) = gateway(&[]);
+    let out = Command::new("curl")
+        .args(["-sS", "--http2-prior-knowledge", "-D", "-", "-X", "POST"])
+        .args(["-H", "Accept: application/json, text/event-stream"])
+        .args(["-H", "Content-Type: application/json"])
+        .arg("--data-binary")
+        .arg(String::from_utf8(initialize("2025-11-25")).expect("UTF-8"))
+        .arg(format!("http://{addr}/mcp"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("HTTP/2 200"), "{text}");
+    assert!(text.contains("mcp-session-id: "), "{text}");
+    assert!(text.contains(r#""protocolVersion":"2025-11-25""#), "{text}");
+}

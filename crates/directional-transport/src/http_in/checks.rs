@@ -40,11 +40,18 @@ pub(crate) fn loopback_hosts() -> Vec<String> {
 /// `allowed_origins` exactly.
 pub(crate) fn check_host_and_origin(
     headers: &HeaderMap,
+    authority: Option<&str>,
     allowed_hosts: Option<&[String]>,
     allowed_origins: &[String],
 ) -> Result<(), (StatusCode, String)> {
     if let Some(allowed) = allowed_hosts {
-        let host = headers.get(HOST).and_then(|h| h.to_str().ok()).map(host_of);
+        // HTTP/2 carries the host in the `:authority` pseudo-header (the URI), HTTP/1.1 in
+        // `Host`.
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(authority)
+            .map(host_of);
         match host {
             Some(h) if allowed.iter().any(|a| a.eq_ignore_ascii_case(&h)) => {}
             Some(h) => {
@@ -53,8 +60,6 @@ pub(crate) fn check_host_and_origin(
                     format!("Host `{h}` is not allowed (DNS rebinding protection)"),
                 ));
             }
-            // HTTP/2 requests carry the authority in the URI instead; hyper maps it to
-            // the URI, and a request without either is refused.
             None => {
                 return Err((StatusCode::FORBIDDEN, "no Host header".to_owned()));
             }
@@ -164,23 +169,28 @@ mod tests {
             ("host", "127.0.0.1:8080"),
             ("origin", "http://localhost:3000"),
         ]);
-        assert!(check_host_and_origin(&ok, Some(&hosts), &[]).is_ok());
+        assert!(check_host_and_origin(&ok, None, Some(&hosts), &[]).is_ok());
         let ipv6 = headers(&[("host", "[::1]:8080")]);
-        assert!(check_host_and_origin(&ipv6, Some(&hosts), &[]).is_ok());
+        assert!(check_host_and_origin(&ipv6, None, Some(&hosts), &[]).is_ok());
         let evil_host = headers(&[("host", "evil.example.com")]);
-        let err = check_host_and_origin(&evil_host, Some(&hosts), &[]).unwrap_err();
+        let err = check_host_and_origin(&evil_host, None, Some(&hosts), &[]).unwrap_err();
         assert_eq!(err.0, StatusCode::FORBIDDEN);
         assert!(err.1.contains("evil.example.com"), "{}", err.1);
         let evil_origin = headers(&[("host", "localhost"), ("origin", "http://evil.example.com")]);
-        assert!(check_host_and_origin(&evil_origin, Some(&hosts), &[]).is_err());
+        assert!(check_host_and_origin(&evil_origin, None, Some(&hosts), &[]).is_err());
         let listed = ["https://app.example.com".to_owned()];
         let app = headers(&[("host", "localhost"), ("origin", "https://app.example.com")]);
-        assert!(check_host_and_origin(&app, Some(&hosts), &listed).is_ok());
+        assert!(check_host_and_origin(&app, None, Some(&hosts), &listed).is_ok());
+        // HTTP/2: the authority stands in for a missing Host header.
+        let h2 = headers(&[]);
+        assert!(check_host_and_origin(&h2, Some("localhost:8080"), Some(&hosts), &[]).is_ok());
+        assert!(check_host_and_origin(&h2, Some("evil.example.com"), Some(&hosts), &[]).is_err());
+        assert!(check_host_and_origin(&h2, None, Some(&hosts), &[]).is_err());
         // Host check off (a gateway on a public address): any Host, Origin still checked.
-        assert!(check_host_and_origin(&evil_host, None, &[]).is_ok());
-        assert!(check_host_and_origin(&evil_origin, None, &[]).is_err());
+        assert!(check_host_and_origin(&evil_host, None, None, &[]).is_ok());
+        assert!(check_host_and_origin(&evil_origin, None, None, &[]).is_err());
         let bad_origin = headers(&[("host", "localhost"), ("origin", "null")]);
-        assert!(check_host_and_origin(&bad_origin, Some(&hosts), &[]).is_err());
+        assert!(check_host_and_origin(&bad_origin, None, Some(&hosts), &[]).is_err());
     }
 
     #[test]

@@ -84,6 +84,7 @@ impl HttpHandler {
         let config = &self.shared.config;
         if let Err((status, text)) = check_host_and_origin(
             request.headers(),
+            request.uri().authority().map(http::uri::Authority::as_str),
             config.allowed_hosts.as_deref(),
             &config.allowed_origins,
         ) {

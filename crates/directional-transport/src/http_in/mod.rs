@@ -280,6 +280,18 @@ impl HttpIncoming {
     /// back to a resumable stream; call it about once a second.
     pub fn sweep(&self) {
         let now = Instant::now();
+        // A session with an open stream or a request in flight is in use, not idle.
+        for info in self.shared.registry.list() {
+            let busy = self
+                .shared
+                .registry
+                .peek(&info.id)
+                .and_then(|slot| slot.get().cloned())
+                .is_some_and(|state| state.is_busy());
+            if busy {
+                self.shared.registry.get(&info.id, now);
+            }
+        }
         for (id, slot) in self.shared.registry.expire(now) {
             tracing::info!(session = %id, "session idle past the timeout: closed");
             self.shared.observer.session_closed(SessionEnd::Idle);

@@ -152,6 +152,16 @@ impl SessionState {
         }
     }
 
+    /// Whether a client stream is open or a request is waiting for its answer.
+    pub(crate) fn is_busy(&self) -> bool {
+        let routes = lock(&self.routes);
+        !routes.posts.is_empty()
+            || routes
+                .standalone
+                .as_ref()
+                .is_some_and(|(_, tx, _)| !tx.is_closed())
+    }
+
     /// Hands a client frame to the proxy; `false` when the session has ended.
     pub(crate) async fn push(&self, frame: Frame) -> bool {
         let inbox = lock(&self.inbox).clone();
