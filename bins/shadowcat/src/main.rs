@@ -1,5 +1,8 @@
 //! The `shadowcat` command: argument parsing and output only; the work is in `shadowcat-core`.
 
+mod intercept;
+mod rules;
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,8 +54,14 @@ enum Command {
     /// or a command after `--`, started once per client session; without either, the
     /// embedded demo server.
     Reverse(Reverse),
+    /// Interception rule files: validate one, or test one against a recorded tape.
+    #[command(subcommand)]
+    Rules(rules::Rules),
     /// Serve the embedded demo MCP server (tools `echo` and `add`) on stdin/stdout.
     DemoServer,
+    /// Act on messages a running proxy holds (rules with the `pause` action): list, show,
+    /// resume, edit or drop them through its control API.
+    Intercept(intercept::Intercept),
 }
 
 #[derive(Debug, Args)]
@@ -89,8 +98,14 @@ struct Reverse {
     /// Seconds between keep-alive comments on idle SSE streams (0: none).
     #[arg(long, default_value_t = 15.0)]
     keepalive: f64,
+    /// Runtime worker threads (default: the cores this process may run on; 1 runs
+    /// everything on one thread).
+    #[arg(long)]
+    workers: Option<usize>,
     #[command(flatten)]
     pipeline: Pipeline,
+    #[command(flatten)]
+    intercept: rules::InterceptOptions,
     /// The server command and its arguments, after `--`; one process per client session.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -135,6 +150,8 @@ struct ForwardStdio {
     headers: Vec<String>,
     #[command(flatten)]
     pipeline: Pipeline,
+    #[command(flatten)]
+    intercept: rules::InterceptOptions,
     /// The server command and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -173,12 +190,25 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Forward(Forward::Stdio(args)) => runtime.block_on(forward_stdio(args)),
+        Command::Intercept(args) => runtime.block_on(intercept::run(args)),
+        Command::Rules(command) => rules::run(command),
         Command::Reverse(args) => {
-            // The gateway serves many sessions at once: use every core.
-            match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            // The gateway serves many sessions at once: by default one worker per core it
+            // may run on; one worker runs everything on the current thread.
+            let workers = args.workers.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            });
+            let built = if workers <= 1 {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers)
+                    .enable_all()
+                    .build()
+            };
+            match built {
                 Ok(rt) => rt.block_on(reverse(args)),
                 Err(e) => fail(&format!("cannot start the runtime: {e}")),
             }
@@ -265,6 +295,11 @@ async fn forward_stdio(args: ForwardStdio) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
+    let interception = match args.intercept.start().await {
+        Ok(running) => running,
+        Err(e) => return fail(&e),
+    };
+    let config = config.with_interception(interception.interception.clone());
     let max_line = args.pipeline.max_message_size;
     let mut outgoing: Box<dyn Outgoing> = match &args.to {
         Some(url) => match http_upstream(url, &args.headers, "to") {
@@ -313,6 +348,11 @@ async fn reverse(args: Reverse) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
+    let interception = match args.intercept.start().await {
+        Ok(running) => running,
+        Err(e) => return fail(&e),
+    };
+    let forward = forward.with_interception(interception.interception.clone());
     let idle = match seconds(args.idle_timeout, "idle-timeout") {
         Ok(d) if d.is_zero() => None,
         Ok(d) => Some(d),
@@ -378,6 +418,9 @@ async fn reverse(args: Reverse) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Some(rules) = &interception.rules {
+        proxy.metrics().attach_rules(rules.clone());
+    }
     let addr = proxy.local_addr();
     let what = match &args.upstream {
         Some(url) => url.clone(),

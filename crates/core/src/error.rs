@@ -13,6 +13,15 @@ pub enum Error {
     /// The client transport accepted no client.
     #[error("no client connected")]
     NoClient,
+    /// The control API was asked to listen on an address other than loopback.
+    #[error("the control API listens on loopback only; {addr} is not a loopback address")]
+    ControlNotLoopback {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+    },
+    /// The control API could not listen or serve.
+    #[error("control API: {0}")]
+    Control(#[source] shadowcat_raw_transport::Error),
 }
 
 impl Error {

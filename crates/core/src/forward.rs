@@ -11,14 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shadowcat_mcp::{Effect, Message, Peer, RequestId, Session, SessionConfig, SessionStats};
+use shadowcat_mcp::{Effect, Era, Message, Peer, RequestId, Session, SessionConfig, SessionStats};
 use shadowcat_raw_transport::ChildExit;
 use shadowcat_transport::{
-    Connection, FrameReader, FrameWriter, Received, Upstream, WRITE_HIGH_WATER,
+    Connection, FrameReader, FrameWriter, Received, StreamFault, TransportKind, Upstream,
+    WRITE_HIGH_WATER,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::intercept::{Hooks, Interception, Next, ToolNames};
 use crate::{Error, Result};
 
 /// How the forward proxy behaves.
@@ -34,6 +36,8 @@ pub struct ForwardConfig {
     /// How many proxy-made messages (error answers) may wait for a writer; more are dropped
     /// and logged, so a peer that floods bad input while not reading cannot stall the proxy.
     pub side_queue: usize,
+    /// The interceptor chain run on every forwarded message, when there is one.
+    pub interception: Option<Interception>,
 }
 
 impl Default for ForwardConfig {
@@ -45,6 +49,7 @@ impl Default for ForwardConfig {
             shutdown_grace: Duration::from_secs(1),
             kill_grace: Duration::from_millis(500),
             side_queue: 1024,
+            interception: None,
         }
     }
 }
@@ -59,6 +64,12 @@ impl ForwardConfig {
     /// Sets the time the server gets after its stdin is closed, before SIGTERM.
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// Runs `interception` on every forwarded message (an empty chain is skipped).
+    pub fn with_interception(mut self, interception: Option<Interception>) -> Self {
+        self.interception = interception.filter(|i| !i.chain.is_empty());
         self
     }
 
@@ -172,12 +183,20 @@ enum ServerSideEnd {
     ClientGone,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     session: Mutex<Session>,
     timers: bool,
 }
 
 impl Shared {
+    /// Passes a message the proxy made on behalf of a side through the session.
+    pub(crate) fn on_message(&self, from: Peer, msg: &Message) -> Effect {
+        self.session
+            .lock()
+            .expect("session lock is never poisoned")
+            .on_message(from, msg, Instant::now())
+    }
+
     fn on_peer_closed(&self, peer: Peer, reason: &str) -> Vec<Effect> {
         self.session
             .lock()
@@ -186,7 +205,7 @@ impl Shared {
     }
 }
 
-fn queue(tx: &mpsc::Sender<Bytes>, to: Peer, message: Message) {
+pub(crate) fn queue(tx: &mpsc::Sender<Bytes>, to: Peer, message: Message) {
     if tx.try_send(message.into_bytes()).is_err() {
         tracing::warn!(
             to = to.as_str(),
@@ -197,10 +216,14 @@ fn queue(tx: &mpsc::Sender<Bytes>, to: Peer, message: Message) {
 }
 
 /// A parsed message with the routing context its frame carried.
-struct Parsed {
-    message: Message,
-    related: Option<RequestId>,
-    headers: Option<Box<http::HeaderMap>>,
+pub(crate) struct Parsed {
+    pub(crate) message: Message,
+    pub(crate) related: Option<RequestId>,
+    pub(crate) headers: Option<Box<http::HeaderMap>>,
+    /// Filled for interception only: the conversation's era, and for a response the method
+    /// of the request it answers.
+    pub(crate) era: Option<Era>,
+    pub(crate) request_method: Option<String>,
 }
 
 /// Parses a received frame; bad input is answered through `reply` and yields `None`.
@@ -212,6 +235,8 @@ fn parse(from: Peer, item: Received, reply: &mpsc::Sender<Bytes>) -> Option<Pars
                     message,
                     related: frame.related,
                     headers: frame.headers,
+                    era: None,
+                    request_method: None,
                 });
             }
             Err(e) => (e, frame.line),
@@ -266,12 +291,41 @@ impl ForwardProxy {
         });
         let (to_client_tx, to_client_rx) = mpsc::channel(self.config.side_queue);
         let (to_server_tx, to_server_rx) = mpsc::channel(self.config.side_queue);
+        let mut expire_rx = None;
+        let (client_hooks, server_hooks) = match &self.config.interception {
+            Some(interception) => {
+                let session: Arc<str> = client.session.as_deref().unwrap_or("stdio").into();
+                let transport = match client.kind {
+                    TransportKind::StreamableHttp => "streamable-http",
+                    TransportKind::LegacySse => "legacy-sse",
+                    _ => "stdio",
+                };
+                let tools = ToolNames::default();
+                let (expire_tx, rx) = mpsc::channel(16);
+                expire_rx = Some(rx);
+                let hooks = |from| {
+                    Hooks::new(
+                        interception.clone(),
+                        from,
+                        session.clone(),
+                        transport,
+                        tools.clone(),
+                    )
+                };
+                (
+                    Some(hooks(Peer::Client).expiring_through(expire_tx)),
+                    Some(hooks(Peer::Server)),
+                )
+            }
+            None => (None, None),
+        };
         let mut client_side = Owned(tokio::spawn(client_to_server(
             client.reader,
             server_writer,
             to_server_rx,
             to_client_tx.clone(),
             shared.clone(),
+            client_hooks,
         )));
         let mut server_side = Owned(tokio::spawn(server_to_client(
             server_reader,
@@ -279,6 +333,8 @@ impl ForwardProxy {
             to_client_rx,
             to_server_tx,
             shared.clone(),
+            server_hooks,
+            expire_rx,
         )));
         drop(to_client_tx);
         let (grace, kill_grace) = (self.config.shutdown_grace, self.config.kill_grace);
@@ -385,8 +441,10 @@ impl ForwardProxy {
 }
 
 /// Handles one burst: `first` and every frame already buffered behind it, under one lock
-/// of the session and one clock reading. Forwarded messages are queued on `writer`; the
-/// burst stops early when the writer's buffer is full, so the caller writes it out.
+/// of the session and one clock reading. Forwarded messages are queued on `writer`, or,
+/// with interception, collected in `intercepted` for the chain (which runs after the lock
+/// is released); the burst stops early when the writer's buffer is full, so the caller
+/// writes it out.
 fn handle_burst(
     from: Peer,
     first: Received,
@@ -394,6 +452,7 @@ fn handle_burst(
     writer: &mut dyn FrameWriter,
     reply: &mpsc::Sender<Bytes>,
     shared: &Shared,
+    mut intercepted: Option<&mut Vec<Parsed>>,
 ) {
     let now = Instant::now();
     let mut session = shared
@@ -402,13 +461,27 @@ fn handle_burst(
         .expect("session lock is never poisoned");
     let mut item = Some(first);
     while let Some(received) = item.take() {
-        if let Some(parsed) = parse(from, received, reply) {
+        if let Some(mut parsed) = parse(from, received, reply) {
             let msg = &parsed.message;
             trace(from, msg);
-            match session.on_message(from, msg, now) {
-                Effect::Forward => {
-                    writer.enqueue_message(msg, parsed.related.as_ref(), parsed.headers.as_deref());
-                }
+            if intercepted.is_some() && msg.is_response() {
+                parsed.request_method = msg
+                    .id()
+                    .and_then(|id| session.pending_request(from.other(), id))
+                    .map(|p| p.method().to_owned());
+            }
+            match session.on_message(from, &parsed.message, now) {
+                Effect::Forward => match intercepted.as_deref_mut() {
+                    Some(list) => {
+                        parsed.era = session.era();
+                        list.push(parsed);
+                    }
+                    None => writer.enqueue_message(
+                        &parsed.message,
+                        parsed.related.as_ref(),
+                        parsed.headers.as_deref(),
+                    ),
+                },
                 Effect::Reply(answer) => queue(reply, from, answer),
                 _ => {}
             }
@@ -417,6 +490,47 @@ fn handle_burst(
             break;
         }
         item = reader.next_buffered();
+    }
+}
+
+/// Runs the chain on what a burst collected; `false` when the connection must end.
+async fn intercept_all(
+    hooks: &mut Hooks,
+    list: &mut Vec<Parsed>,
+    writer: &mut dyn FrameWriter,
+    reply: &mpsc::Sender<Bytes>,
+    shared: &Shared,
+) -> bool {
+    let mut open = true;
+    for parsed in list.drain(..) {
+        if hooks.intercept(parsed, writer, reply, shared).await == Next::Close {
+            open = false;
+        }
+    }
+    hooks.reap();
+    open
+}
+
+/// After the source closed: carries out what interception still holds (each wait is
+/// bounded by its delay or pause timeout), then flushes.
+async fn drain_hooks(
+    hooks: &mut Option<Hooks>,
+    writer: &mut dyn FrameWriter,
+    reply: &mpsc::Sender<Bytes>,
+    shared: &Shared,
+) {
+    let Some(hooks) = hooks.as_mut() else {
+        return;
+    };
+    while hooks.waiting() {
+        let Some(deferred) = hooks.rx.recv().await else {
+            break;
+        };
+        let _ = hooks.resume(deferred, writer, reply, shared);
+        hooks.reap();
+        if writer.buffered() > 0 && writer.flush().await.is_err() {
+            break;
+        }
     }
 }
 
@@ -440,7 +554,9 @@ async fn client_to_server(
     mut side: mpsc::Receiver<Bytes>,
     reply: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
+    mut hooks: Option<Hooks>,
 ) -> ClientSideEnd {
+    let mut intercepted = Vec::new();
     loop {
         let deadline = if shared.timers {
             shared
@@ -457,9 +573,22 @@ async fn client_to_server(
                 None => std::future::pending().await,
             }
         };
+        let deferred = async {
+            match hooks.as_mut() {
+                Some(h) => h.rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             Some(bytes) = side.recv() => writer.enqueue(&bytes),
+            Some(deferred) = deferred => {
+                if let Some(h) = hooks.as_mut()
+                    && h.resume(deferred, &mut *writer, &reply, &shared) == Next::Close
+                {
+                    return ClientSideEnd::Closed(writer);
+                }
+            }
             () = sleep => {
                 let effects = shared
                     .session
@@ -480,6 +609,7 @@ async fn client_to_server(
             }
             item = reader.recv() => match item {
                 Ok(None) => {
+                    drain_hooks(&mut hooks, &mut *writer, &reply, &shared).await;
                     if writer.buffered() > 0 && writer.flush().await.is_err() {
                         return ClientSideEnd::ServerGone;
                     }
@@ -487,7 +617,13 @@ async fn client_to_server(
                 }
                 Err(e) => return ClientSideEnd::ReadFailed(writer, e),
                 Ok(Some(first)) => {
-                    handle_burst(Peer::Client, first, &mut *reader, &mut *writer, &reply, &shared);
+                    let list = hooks.is_some().then_some(&mut intercepted);
+                    handle_burst(Peer::Client, first, &mut *reader, &mut *writer, &reply, &shared, list);
+                    if let Some(h) = hooks.as_mut()
+                        && !intercept_all(h, &mut intercepted, &mut *writer, &reply, &shared).await
+                    {
+                        return ClientSideEnd::Closed(writer);
+                    }
                 }
             },
         }
@@ -506,11 +642,38 @@ async fn server_to_client(
     mut side: mpsc::Receiver<Bytes>,
     reply: mpsc::Sender<Bytes>,
     shared: Arc<Shared>,
+    mut hooks: Option<Hooks>,
+    mut expire: Option<mpsc::Receiver<Message>>,
 ) -> ServerSideEnd {
+    let mut intercepted = Vec::new();
     loop {
+        let deferred = async {
+            match hooks.as_mut() {
+                Some(h) => h.rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let expiring = async {
+            match expire.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             Some(bytes) = side.recv() => writer.enqueue(&bytes),
+            Some(request) = expiring => {
+                if !writer.fault(StreamFault::ExpireSession, &request, None) {
+                    break;
+                }
+            }
+            Some(deferred) = deferred => {
+                if let Some(h) = hooks.as_mut()
+                    && h.resume(deferred, &mut *writer, &reply, &shared) == Next::Close
+                {
+                    break;
+                }
+            }
             item = reader.recv() => match item {
                 Ok(None) => break,
                 Err(e) => {
@@ -518,7 +681,13 @@ async fn server_to_client(
                     break;
                 }
                 Ok(Some(first)) => {
-                    handle_burst(Peer::Server, first, &mut *reader, &mut *writer, &reply, &shared);
+                    let list = hooks.is_some().then_some(&mut intercepted);
+                    handle_burst(Peer::Server, first, &mut *reader, &mut *writer, &reply, &shared, list);
+                    if let Some(h) = hooks.as_mut()
+                        && !intercept_all(h, &mut intercepted, &mut *writer, &reply, &shared).await
+                    {
+                        break;
+                    }
                 }
             },
         }
@@ -529,6 +698,7 @@ async fn server_to_client(
             return ServerSideEnd::ClientGone;
         }
     }
+    drain_hooks(&mut hooks, &mut *writer, &reply, &shared).await;
     if writer.buffered() > 0 && writer.flush().await.is_err() {
         return ServerSideEnd::ClientGone;
     }

@@ -199,6 +199,7 @@ pub struct Metrics {
     sessions_closed: [AtomicU64; CloseReason::ALL.len()],
     sessions_rejected: AtomicU64,
     upstream_failures: AtomicU64,
+    rules: std::sync::OnceLock<std::sync::Arc<shadowcat_interceptor::RulesInterceptor>>,
 }
 
 impl Default for Metrics {
@@ -224,6 +225,7 @@ impl Metrics {
             sessions_closed: Default::default(),
             sessions_rejected: AtomicU64::new(0),
             upstream_failures: AtomicU64::new(0),
+            rules: std::sync::OnceLock::new(),
         }
     }
 
@@ -270,6 +272,55 @@ impl Metrics {
     /// Counts an upstream failure (could not connect, broke, or timed out).
     pub fn upstream_failure(&self) {
         self.upstream_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Reports the per-rule counters of `rules` too (`shadowcat_rule_*`); the first rules
+    /// attached stay.
+    pub fn attach_rules(&self, rules: std::sync::Arc<shadowcat_interceptor::RulesInterceptor>) {
+        let _ = self.rules.set(rules);
+    }
+
+    fn render_rules(&self, out: &mut String) {
+        let Some(rules) = self.rules.get() else {
+            return;
+        };
+        let stats = rules.rule_stats();
+        let families: [(&str, &str, &str); 3] = [
+            (
+                "shadowcat_rule_matches_total",
+                "counter",
+                "Messages each interception rule matched.",
+            ),
+            (
+                "shadowcat_rule_actions_total",
+                "counter",
+                "Messages each interception rule acted on.",
+            ),
+            (
+                "shadowcat_rule_seconds_total",
+                "counter",
+                "Time spent carrying out each rule's actions.",
+            ),
+        ];
+        for (i, (name, kind, help)) in families.iter().enumerate() {
+            header(out, name, kind, help);
+            for rule in &stats {
+                let labels = [("rule", rule.id.as_str())];
+                match i {
+                    0 => sample(out, name, &labels, rule.matches),
+                    1 => sample(out, name, &labels, rule.actions),
+                    _ => {
+                        out.push_str(name);
+                        let _ = writeln!(
+                            out,
+                            "{{rule=\"{}\"}} {}",
+                            escape(&rule.id),
+                            rule.nanos as f64 / 1e9
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// The metrics in the Prometheus text exposition format, version 0.0.4. Labelled series
@@ -368,6 +419,7 @@ impl Metrics {
             &[],
             self.upstream_failures.load(Relaxed),
         );
+        self.render_rules(&mut out);
         out
     }
 

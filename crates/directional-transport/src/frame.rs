@@ -87,6 +87,35 @@ pub trait FrameWriter: Send {
         self.enqueue(message.as_bytes());
     }
 
+    /// Adds deliberately broken bytes in place of `instead_of` (a fault injected on
+    /// purpose), without I/O. Transports that route by message send them where
+    /// `instead_of` would have gone; the default writes them like any message.
+    fn enqueue_corrupt(&mut self, bytes: &[u8], instead_of: &Message, related: Option<&RequestId>) {
+        let _ = (instead_of, related);
+        self.enqueue(bytes);
+    }
+
+    /// Produces a transport-level fault for `message` (injected on purpose), without I/O.
+    /// The default, for line transports: [`StreamFault::Cut`] writes the first half of
+    /// the message's line (a truncated message); [`StreamFault::ExpireSession`] is
+    /// reported back as `false`, and the caller then ends the connection.
+    fn fault(
+        &mut self,
+        fault: StreamFault,
+        message: &Message,
+        related: Option<&RequestId>,
+    ) -> bool {
+        let _ = related;
+        match fault {
+            StreamFault::Cut => {
+                let bytes = message.as_bytes();
+                self.enqueue(&bytes[..bytes.len() / 2]);
+                true
+            }
+            StreamFault::ExpireSession => false,
+        }
+    }
+
     /// How many bytes are buffered and not yet written.
     fn buffered(&self) -> usize;
 
@@ -98,6 +127,17 @@ pub trait FrameWriter: Send {
 
     /// Flushes and closes the stream (the peer sees end of input).
     async fn close(&mut self) -> Result<()>;
+}
+
+/// A fault only a transport can produce, injected on purpose (interception rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamFault {
+    /// Cut the stream in the middle of the message (an SSE event cut mid-way and the
+    /// stream ended; on a line transport, half a line).
+    Cut,
+    /// End the session as if it had expired (HTTP: this and later requests get 404).
+    ExpireSession,
 }
 
 /// The kind of transport a connection runs on.
@@ -120,6 +160,8 @@ pub struct Connection {
     pub writer: Box<dyn FrameWriter>,
     /// The transport it runs on.
     pub kind: TransportKind,
+    /// The proxy's id of the client session, on transports that have sessions (HTTP).
+    pub session: Option<String>,
 }
 
 impl std::fmt::Debug for Connection {

@@ -31,8 +31,8 @@ mod subprocess;
 
 pub use error::{Error, Result};
 pub use frame::{
-    Connection, Frame, FrameReader, FrameWriter, Incoming, Outgoing, Received, TransportKind,
-    Upstream,
+    Connection, Frame, FrameReader, FrameWriter, Incoming, Outgoing, Received, StreamFault,
+    TransportKind, Upstream,
 };
 pub use http_in::{
     HttpHandler, HttpIncoming, HttpIncomingConfig, HttpObserver, NoObserver, SessionEnd,

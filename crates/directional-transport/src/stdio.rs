@@ -38,6 +38,7 @@ impl Incoming for StdioIncoming {
             reader: Box::new(LineReader::new(input, self.max_line)),
             writer: Box::new(LineWriter::new(output)),
             kind: TransportKind::Stdio,
+            session: None,
         }))
     }
 }

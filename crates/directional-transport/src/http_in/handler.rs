@@ -110,12 +110,12 @@ impl HttpHandler {
             legacy::open_stream(&self.shared, &request).await
         } else if path == config.message_path && request.method() == Method::POST {
             let query = request.uri().query().map(str::to_owned);
-            let headers = request.headers().clone();
-            let body = match self.read_body(&headers, request.into_body()).await {
+            let (parts, body) = request.into_parts();
+            let body = match self.read_body(&parts.headers, body).await {
                 Ok(body) => body,
                 Err(response) => return *response,
             };
-            legacy::post(&self.shared, query, body.0, body.1).await
+            legacy::post(&self.shared, query, body).await
         } else if path == config.sse_path || path == config.message_path {
             status_response(StatusCode::METHOD_NOT_ALLOWED, "")
         } else {
@@ -128,7 +128,7 @@ impl HttpHandler {
         &self,
         headers: &HeaderMap,
         body: Body,
-    ) -> Result<(Bytes, HeaderMap), Box<Response<HttpBody>>> {
+    ) -> Result<Bytes, Box<Response<HttpBody>>> {
         let max = self.shared.config.max_body;
         if !is_json(headers) {
             return Err(Box::new(error_response(
@@ -154,7 +154,7 @@ impl HttpHandler {
             return Err(too_large());
         }
         match Limited::new(body, max).collect().await {
-            Ok(collected) => Ok((collected.to_bytes(), headers.clone())),
+            Ok(collected) => Ok(collected.to_bytes()),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
             Err(e) => Err(Box::new(error_response(
                 StatusCode::BAD_REQUEST,
@@ -166,7 +166,8 @@ impl HttpHandler {
     }
 
     async fn post(&self, request: Request<Body>) -> Response<HttpBody> {
-        let headers = request.headers().clone();
+        let (parts, body) = request.into_parts();
+        let headers = parts.headers;
         if !(accepts(&headers, "application/json") && accepts(&headers, "text/event-stream")) {
             return error_response(
                 StatusCode::NOT_ACCEPTABLE,
@@ -186,7 +187,7 @@ impl HttpHandler {
                 );
             }
         };
-        let (body, _) = match self.read_body(&headers, request.into_body()).await {
+        let body = match self.read_body(&headers, body).await {
             Ok(body) => body,
             Err(response) => return *response,
         };
@@ -317,6 +318,10 @@ impl HttpHandler {
             );
         };
         match first {
+            Outbound::Expire => {
+                guard.done = true;
+                unknown_session()
+            }
             Outbound::Message {
                 event_id: None,
                 bytes,

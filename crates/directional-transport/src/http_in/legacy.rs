@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming as Body;
 use shadowcat_mcp::{ErrorCode, Message};
 use shadowcat_raw_transport::HttpBody;
@@ -79,7 +79,6 @@ pub(super) async fn post(
     shared: &Arc<Shared>,
     query: Option<String>,
     body: Bytes,
-    _headers: HeaderMap,
 ) -> Response<HttpBody> {
     let Some(id) = session_param(query.as_deref()) else {
         return error_response(

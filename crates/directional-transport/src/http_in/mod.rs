@@ -23,7 +23,8 @@ pub use handler::HttpHandler;
 use session::SessionState;
 
 use crate::{
-    Connection, Frame, FrameReader, FrameWriter, Incoming, Received, Result, TransportKind,
+    Connection, Frame, FrameReader, FrameWriter, Incoming, Received, Result, StreamFault,
+    TransportKind,
 };
 
 /// How the HTTP incoming transport behaves.
@@ -207,6 +208,7 @@ impl Shared {
                 queue: Vec::new(),
             }),
             kind,
+            session: Some(id.to_string()),
         };
         if self.accept.send(connection).await.is_err() {
             self.registry.remove(&id);
@@ -384,6 +386,55 @@ impl FrameWriter for HttpWriter {
         if let Some(delivery) = self.session.route(message, related) {
             self.queue.push(delivery);
         }
+    }
+
+    fn enqueue_corrupt(
+        &mut self,
+        bytes: &[u8],
+        instead_of: &Message,
+        related: Option<&shadowcat_mcp::RequestId>,
+    ) {
+        if let Some(delivery) = self.session.route(instead_of, related) {
+            self.queue
+                .push(delivery.corrupted(bytes::Bytes::copy_from_slice(bytes)));
+        }
+    }
+
+    fn fault(
+        &mut self,
+        fault: StreamFault,
+        message: &Message,
+        related: Option<&shadowcat_mcp::RequestId>,
+    ) -> bool {
+        match fault {
+            StreamFault::Cut => {
+                if let Some(d) = self.session.route(message, related) {
+                    self.queue.push(d.cut());
+                }
+            }
+            StreamFault::ExpireSession => {
+                // A request expires the session on its own POST: the answer it waits for
+                // becomes the 404.
+                let delivery = match message.id() {
+                    Some(id) if message.is_request() && self.session.awaits_answer(id) => {
+                        let stand_in = Message::error_response(
+                            Some(id),
+                            shadowcat_mcp::ErrorCode::REQUEST_TIMEOUT,
+                            "session expired",
+                            None,
+                        );
+                        self.session.route(&stand_in, None)
+                    }
+                    _ => self.session.route(message, related),
+                };
+                if let Some(d) = delivery {
+                    self.queue.push(d.expired());
+                }
+                tracing::info!(session = %self.session.id, "session expired on purpose (fault injection)");
+                self.session.close(SessionEnd::Proxy);
+            }
+        }
+        true
     }
 
     fn buffered(&self) -> usize {

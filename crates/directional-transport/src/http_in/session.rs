@@ -96,6 +96,36 @@ pub(crate) type Resumed = (
     Vec<Outbound>,
 );
 
+impl Delivery {
+    /// The same delivery carrying `bytes` instead of the message (a corrupted message).
+    pub(crate) fn corrupted(mut self, bytes: Bytes) -> Self {
+        if let Outbound::Message { bytes: b, .. } = &mut self.item {
+            *b = bytes;
+        }
+        self
+    }
+
+    /// The same delivery cut: only the first half of the message's event goes out, then
+    /// its stream ends.
+    pub(crate) fn cut(mut self) -> Self {
+        if let Outbound::Message { event_id, bytes } = &self.item {
+            self.item = Outbound::Cut {
+                event_id: event_id.clone(),
+                bytes: bytes.slice(..bytes.len() / 2),
+            };
+        }
+        self
+    }
+
+    /// The same delivery turned into a session expiry (the waiting request gets 404).
+    pub(crate) fn expired(mut self) -> Self {
+        if self.standalone.is_none() {
+            self.item = Outbound::Expire;
+        }
+        self
+    }
+}
+
 /// Why a POST could not be registered.
 pub(crate) enum RegisterError {
     /// A request id is already pending in this session.
@@ -150,6 +180,11 @@ impl SessionState {
             events: Mutex::new(events),
             version: Mutex::new(None),
         }
+    }
+
+    /// Whether the client's request `id` is waiting for its answer on a POST.
+    pub(crate) fn awaits_answer(&self, id: &RequestId) -> bool {
+        lock(&self.routes).requests.contains_key(id)
     }
 
     /// Whether a client stream is open or a request is waiting for its answer.

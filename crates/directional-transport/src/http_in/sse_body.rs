@@ -32,6 +32,15 @@ pub(crate) enum Outbound {
     },
     /// The legacy transport's `endpoint` event.
     Endpoint(String),
+    /// A fault: the first part of an event (no blank line after it), then the stream ends.
+    Cut {
+        /// The SSE event id the whole event would have had.
+        event_id: Option<Arc<str>>,
+        /// The part of the message that goes out.
+        bytes: Bytes,
+    },
+    /// A fault: the session is gone as if it had expired; the request gets 404.
+    Expire,
 }
 
 /// Appends one SSE event: `event` (when not the default), `id`, then `data` split at line
@@ -75,6 +84,14 @@ pub(crate) fn encode(item: &Outbound, legacy: bool) -> Bytes {
             out.put_slice(format!("id: {event_id}\nretry: {retry_ms}\ndata: \n\n").as_bytes());
         }
         Outbound::Endpoint(url) => encode_event(&mut out, Some("endpoint"), None, url.as_bytes()),
+        Outbound::Cut { event_id, bytes } => {
+            if let Some(id) = event_id {
+                out.put_slice(format!("id: {id}\n").as_bytes());
+            }
+            out.put_slice(b"data: ");
+            out.put_slice(bytes);
+        }
+        Outbound::Expire => {}
     }
     out.freeze()
 }
@@ -101,6 +118,8 @@ pub(crate) struct SseBody {
     keepalive: Option<tokio::time::Interval>,
     legacy: bool,
     guard: Option<StreamGuard>,
+    /// Set after a cut: the stream ends at the next poll.
+    ended: bool,
 }
 
 impl SseBody {
@@ -126,7 +145,16 @@ impl SseBody {
             keepalive,
             legacy,
             guard,
+            ended: false,
         }
+    }
+
+    /// The frame for `item`; a cut ends the stream after it.
+    fn frame(&mut self, item: &Outbound) -> Frame<Bytes> {
+        if matches!(item, Outbound::Cut { .. } | Outbound::Expire) {
+            self.ended = true;
+        }
+        Frame::data(encode(item, self.legacy))
     }
 }
 
@@ -139,15 +167,18 @@ impl Body for SseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
         if let Some(item) = this.first.pop() {
-            return Poll::Ready(Some(Ok(Frame::data(encode(&item, this.legacy)))));
+            return Poll::Ready(Some(Ok(this.frame(&item))));
         }
         match this.rx.poll_recv(cx) {
             Poll::Ready(Some(item)) => {
                 if let Some(k) = this.keepalive.as_mut() {
                     k.reset();
                 }
-                Poll::Ready(Some(Ok(Frame::data(encode(&item, this.legacy)))))
+                Poll::Ready(Some(Ok(this.frame(&item))))
             }
             Poll::Ready(None) => {
                 // Every sender is gone: the stream's work is over (or the session ended).
