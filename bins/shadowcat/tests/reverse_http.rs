@@ -488,3 +488,34 @@ fn http2_clients_are_served() {
     assert!(text.contains("mcp-session-id: "), "{text}");
     assert!(text.contains(r#""protocolVersion":"2025-11-25""#), "{text}");
 }
+
+#[test]
+fn metrics_count_each_rules_matches_and_actions() {
+    let dir = shadowcat_test_support::temp_dir("reverse-rule-metrics");
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  - id: no-add\n    match: {tool: add}\n    action: {type: block, code: -32042, message: no}\n  - id: watch-echo\n    match: {tool: echo}\n    action: {type: continue}\n",
+    )
+    .expect("write the rules");
+    let (_gw, addr) = gateway(&["--rules", rules.to_str().expect("UTF-8 path")]);
+    let sid = open_session(&addr, "2025-06-18");
+    let add = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}});
+    let r = post(&addr, Some(&sid), None, add.to_string().as_bytes());
+    assert_eq!(r.json()["error"]["code"], -32042, "{}", r.text());
+    let r = post(&addr, Some(&sid), None, &echo(json!(3), "seen"));
+    assert_eq!(r.json()["result"]["content"][0]["text"], "seen");
+    let metrics = http_request(&addr, "GET", "/metrics", &[], b"", T).text();
+    for line in [
+        r#"shadowcat_rule_matches_total{rule="no-add"} 1"#,
+        r#"shadowcat_rule_actions_total{rule="no-add"} 1"#,
+        // `tool` matches the call and, by the request it answers, its result.
+        r#"shadowcat_rule_matches_total{rule="watch-echo"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"shadowcat_rule_seconds_total{rule="no-add"} "#),
+        "{metrics}"
+    );
+}
