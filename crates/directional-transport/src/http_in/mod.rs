@@ -6,6 +6,7 @@
 //! for every request. The proxy runs one pipeline per connection, exactly as for stdio.
 
 mod checks;
+mod delivery;
 mod handler;
 mod legacy;
 mod session;

@@ -20,7 +20,10 @@ use shadowcat_mcp::{ErrorCode, Message, MessageKind, ProtocolVersion, RequestId}
 use shadowcat_session::{EventStore, StreamId};
 use tokio::sync::mpsc;
 
+use super::delivery::{notified_token, progress_token};
 use super::sse_body::Outbound;
+
+pub(crate) use super::delivery::Delivery;
 use super::{SessionEnd, Shared};
 use crate::{Frame, TransportKind};
 
@@ -81,13 +84,6 @@ pub(crate) struct SessionState {
     pub(crate) version: Mutex<Option<ProtocolVersion>>,
 }
 
-/// Where one message goes.
-pub(crate) struct Delivery {
-    tx: mpsc::Sender<Outbound>,
-    item: Outbound,
-    standalone: Option<RouteId>,
-}
-
 /// A resumed stream: its route and live channel when it is still open, and the events the
 /// client missed.
 pub(crate) type Resumed = (
@@ -95,36 +91,6 @@ pub(crate) type Resumed = (
     Option<mpsc::Receiver<Outbound>>,
     Vec<Outbound>,
 );
-
-impl Delivery {
-    /// The same delivery carrying `bytes` instead of the message (a corrupted message).
-    pub(crate) fn corrupted(mut self, bytes: Bytes) -> Self {
-        if let Outbound::Message { bytes: b, .. } = &mut self.item {
-            *b = bytes;
-        }
-        self
-    }
-
-    /// The same delivery cut: only the first half of the message's event goes out, then
-    /// its stream ends.
-    pub(crate) fn cut(mut self) -> Self {
-        if let Outbound::Message { event_id, bytes } = &self.item {
-            self.item = Outbound::Cut {
-                event_id: event_id.clone(),
-                bytes: bytes.slice(..bytes.len() / 2),
-            };
-        }
-        self
-    }
-
-    /// The same delivery turned into a session expiry (the waiting request gets 404).
-    pub(crate) fn expired(mut self) -> Self {
-        if self.standalone.is_none() {
-            self.item = Outbound::Expire;
-        }
-        self
-    }
-}
 
 /// Why a POST could not be registered.
 pub(crate) enum RegisterError {
@@ -136,28 +102,6 @@ pub(crate) enum RegisterError {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().expect("session locks are never poisoned")
-}
-
-/// The progress token of a request's `params._meta`, as JSON text.
-fn progress_token(msg: &Message) -> Option<String> {
-    let params = msg.params()?;
-    if !params.contains("progressToken") {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_str(params).ok()?;
-    value
-        .get("_meta")?
-        .get("progressToken")
-        .map(ToString::to_string)
-}
-
-/// The progress token a `notifications/progress` names, as JSON text.
-fn notified_token(msg: &Message) -> Option<String> {
-    if msg.method() != Some("notifications/progress") {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_str(msg.params()?).ok()?;
-    value.get("progressToken").map(ToString::to_string)
 }
 
 impl SessionState {
