@@ -3,7 +3,8 @@
 # comparison: the echo server direct vs through `shadowcat forward stdio`, at 1 and 16
 # requests in flight, in alternating rounds. The table and verdict go to stdout, one JSON line
 # per run to stderr. Extra arguments go to `bench-load --compare` (e.g. --pin, --rounds 5,
-# --requests 500000, --strict).
+# --requests 500000, --strict, --rules benches/rules/fifty.yaml to also run the proxy with
+# a rule file and report what the rules cost).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -1,5 +1,6 @@
 //! Direct vs proxied: the same load against the echo server alone and through
-//! `shadowcat forward stdio`, in alternating rounds, summarized as medians.
+//! `shadowcat forward stdio` (and, with a rule file, through `shadowcat forward stdio
+//! --rules FILE`), in alternating rounds, summarized as medians.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -14,6 +15,8 @@ pub const TARGET_RATIO: f64 = 0.60;
 /// Target: the proxy adds at most this many microseconds to the median latency at 1 in
 /// flight.
 pub const TARGET_ADDED_P50_US: f64 = 30.0;
+/// Target: a rule set costs at most this fraction of the proxied rate at 16 in flight.
+pub const TARGET_RULES_COST: f64 = 0.10;
 
 /// The environment variable that sets Shadowcat's log level.
 const PROXY_LOG_VAR: &str = "SHADOWCAT_LOG";
@@ -37,8 +40,10 @@ pub struct CompareConfig {
     pub pin: bool,
     /// How long without an answer before a run fails.
     pub timeout: Duration,
-    /// Skip the proxied runs.
+    /// Skip the proxied runs (and the runs with rules).
     pub direct_only: bool,
+    /// A rule file: adds a third target, the proxy running these rules on every message.
+    pub rules: Option<PathBuf>,
 }
 
 /// The runs of one scenario.
@@ -50,6 +55,8 @@ pub struct Scenario {
     pub direct: Vec<LoadReport>,
     /// Runs through the proxy.
     pub proxied: Vec<LoadReport>,
+    /// Runs through the proxy with the rule file (empty without one).
+    pub rules: Vec<LoadReport>,
 }
 
 /// Median of one measure over some runs.
@@ -78,6 +85,27 @@ impl Scenario {
     pub fn added_p50_us(&self) -> f64 {
         med(&self.proxied, |r| r.latency.p50_us) - med(&self.direct, |r| r.latency.p50_us)
     }
+
+    /// The median rate through the proxy with rules (requests per second).
+    pub fn rules_rate(&self) -> f64 {
+        med(&self.rules, |r| r.rate)
+    }
+
+    /// What the rules cost: 1 minus the median rate with rules over the median proxied
+    /// rate (0.05: 5% of the throughput).
+    pub fn rules_cost(&self) -> f64 {
+        1.0 - self.rules_rate() / self.proxied_rate()
+    }
+
+    /// What the rules add to the median latency (µs) over the plain proxy.
+    pub fn rules_added_p50_us(&self) -> f64 {
+        med(&self.rules, |r| r.latency.p50_us) - med(&self.proxied, |r| r.latency.p50_us)
+    }
+
+    /// What the proxy with rules adds to the median latency (µs) over the direct runs.
+    pub fn rules_added_p50_vs_direct_us(&self) -> f64 {
+        med(&self.rules, |r| r.latency.p50_us) - med(&self.direct, |r| r.latency.p50_us)
+    }
 }
 
 /// The outcome of a comparison.
@@ -85,12 +113,40 @@ impl Scenario {
 pub struct Comparison {
     /// One per in-flight value.
     pub scenarios: Vec<Scenario>,
+    /// How many rules the rule file has (0 without one).
+    pub rule_count: usize,
+}
+
+/// One of the targets a comparison runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Direct,
+    Proxied,
+    Rules,
+}
+
+impl Target {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Proxied => "proxied",
+            Self::Rules => "proxied+rules",
+        }
+    }
 }
 
 impl CompareConfig {
-    /// Runs every scenario, `rounds` times direct and proxied in alternating order, and
-    /// calls `progress` with a JSON line per run.
+    /// Runs every scenario, `rounds` times direct and proxied (and with rules, when a rule
+    /// file is given), the order rotating each round, and calls `progress` with a JSON line
+    /// per run.
     pub fn run(&self, mut progress: impl FnMut(&str)) -> Result<Comparison> {
+        let rules = self.rules.as_ref().filter(|_| !self.direct_only);
+        let rule_count = match rules {
+            Some(path) => shadowcat_interceptor::RuleSet::load(path)
+                .map_err(|e| Error::Usage(format!("--rules: {e}")))?
+                .len(),
+            None => 0,
+        };
         let mut binaries = vec![&self.echo_server];
         if !self.direct_only {
             binaries.push(&self.shadowcat);
@@ -112,6 +168,25 @@ impl CompareConfig {
             "--".into(),
             self.echo_server.clone().into(),
         ];
+        let with_rules: Vec<OsString> = match rules {
+            Some(path) => vec![
+                self.shadowcat.clone().into(),
+                "forward".into(),
+                "stdio".into(),
+                "--rules".into(),
+                path.clone().into(),
+                "--".into(),
+                self.echo_server.clone().into(),
+            ],
+            None => Vec::new(),
+        };
+        let mut targets = vec![(Target::Direct, &direct)];
+        if !self.direct_only {
+            targets.push((Target::Proxied, &proxied));
+        }
+        if rules.is_some() {
+            targets.push((Target::Rules, &with_rules));
+        }
         // Shadowcat logs a line per session at `info`; keep stderr for the run reports.
         let env: Vec<(OsString, OsString)> = match std::env::var_os(PROXY_LOG_VAR) {
             Some(_) => Vec::new(),
@@ -123,16 +198,13 @@ impl CompareConfig {
                 in_flight,
                 direct: Vec::new(),
                 proxied: Vec::new(),
+                rules: Vec::new(),
             };
             for round in 0..self.rounds.max(1) {
-                let mut order = [(false, &direct), (true, &proxied)];
-                if round % 2 == 1 {
-                    order.reverse();
-                }
-                for (is_proxied, command) in order {
-                    if is_proxied && self.direct_only {
-                        continue;
-                    }
+                // Each round starts with the next target, so drift hits them all alike.
+                let mut order = targets.clone();
+                order.rotate_left(round % targets.len());
+                for (target, command) in order {
                     let config = LoadConfig {
                         command: command.clone(),
                         in_flight,
@@ -142,7 +214,7 @@ impl CompareConfig {
                         timeout: self.timeout,
                         env: env.clone(),
                     };
-                    let label = if is_proxied { "proxied" } else { "direct" };
+                    let label = target.label();
                     let report = config.run().map_err(|e| match e {
                         Error::Usage(_) | Error::Spawn { .. } => e,
                         other => Error::Run {
@@ -151,23 +223,26 @@ impl CompareConfig {
                         },
                     })?;
                     progress(&report.to_json(label));
-                    if is_proxied {
-                        scenario.proxied.push(report);
-                    } else {
-                        scenario.direct.push(report);
+                    match target {
+                        Target::Direct => scenario.direct.push(report),
+                        Target::Proxied => scenario.proxied.push(report),
+                        Target::Rules => scenario.rules.push(report),
                     }
                 }
             }
             scenarios.push(scenario);
         }
-        Ok(Comparison { scenarios })
+        Ok(Comparison {
+            scenarios,
+            rule_count,
+        })
     }
 }
 
 impl Comparison {
-    /// The results as a text table, one row per scenario (medians over the rounds).
+    /// The results as a text table, one row per scenario (medians over the rounds); with
+    /// rules, a second table with a "proxied + rules" row per scenario.
     pub fn table(&self) -> String {
-        let mut out = String::new();
         let header = [
             "scenario",
             "direct req/s",
@@ -196,22 +271,42 @@ impl Comparison {
                 or_dash(us(med(&s.proxied, |r| r.latency.p99_us))),
             ]);
         }
-        let widths: Vec<usize> = (0..header.len())
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        for row in rows {
-            for (c, cell) in row.iter().enumerate() {
-                let pad = widths[c] - cell.chars().count();
-                if c == 0 {
-                    write!(out, "{cell}{}", " ".repeat(pad))
-                } else {
-                    write!(out, "  {}{cell}", " ".repeat(pad))
-                }
-                .expect("writing to a String cannot fail");
-            }
+        let mut out = layout(&rows);
+        if self.scenarios.iter().any(|s| !s.rules.is_empty()) {
             out.push('\n');
+            out.push_str(&self.rules_table());
         }
         out
+    }
+
+    /// The runs with rules: per scenario, their median rate, its ratio to the plain proxy
+    /// (1 minus the rules' cost) and to the direct runs, and their latencies.
+    fn rules_table(&self) -> String {
+        let header = [
+            "target",
+            "req/s",
+            "vs proxied",
+            "rules cost",
+            "vs direct",
+            "p50",
+            "added p50 vs proxied",
+            "p99",
+        ];
+        let mut rows = vec![header.map(str::to_owned).to_vec()];
+        let us = |v: f64| format!("{v:.1} µs");
+        for s in self.scenarios.iter().filter(|s| !s.rules.is_empty()) {
+            rows.push(vec![
+                format!("proxied + rules, {} in flight", s.in_flight),
+                format!("{:.0}", s.rules_rate()),
+                format!("{:.3}", s.rules_rate() / s.proxied_rate()),
+                format!("{:.1}%", s.rules_cost() * 100.0),
+                format!("{:.2}", s.rules_rate() / s.direct_rate()),
+                us(med(&s.rules, |r| r.latency.p50_us)),
+                us(s.rules_added_p50_us()),
+                us(med(&s.rules, |r| r.latency.p99_us)),
+            ]);
+        }
+        layout(&rows)
     }
 
     /// The verdict against the performance targets: one line per target and whether it was
@@ -247,8 +342,60 @@ impl Comparison {
                 ok,
             ));
         }
+        let with_rules = |n: usize| find(n).filter(|s| !s.rules.is_empty());
+        if let Some(s) = with_rules(16) {
+            let ok = s.rules_cost() <= TARGET_RULES_COST;
+            lines.push((
+                format!(
+                    "16 in flight: {} rules cost {:.1}% of throughput (target <= {:.0}%): {}",
+                    self.rule_count,
+                    s.rules_cost() * 100.0,
+                    TARGET_RULES_COST * 100.0,
+                    if ok { "PASS" } else { "FAIL" }
+                ),
+                ok,
+            ));
+        }
+        if let Some(s) = with_rules(1) {
+            let added = s.rules_added_p50_vs_direct_us();
+            let ok = added <= TARGET_ADDED_P50_US;
+            lines.push((
+                format!(
+                    "1 in flight: with {} rules, added p50 is {:.1} µs ({:+.1} µs for the rules; \
+                     target <= {:.0} µs): {}",
+                    self.rule_count,
+                    added,
+                    s.rules_added_p50_us(),
+                    TARGET_ADDED_P50_US,
+                    if ok { "PASS" } else { "FAIL" }
+                ),
+                ok,
+            ));
+        }
         lines
     }
+}
+
+/// Rows of cells as text: the first column left-aligned, the others right-aligned.
+fn layout(rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        for (c, cell) in row.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            if c == 0 {
+                write!(out, "{cell}{}", " ".repeat(pad))
+            } else {
+                write!(out, "  {}{cell}", " ".repeat(pad))
+            }
+            .expect("writing to a String cannot fail");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -280,13 +427,16 @@ mod tests {
                     in_flight: 1,
                     direct: vec![report(100.0, 10.0), report(90.0, 12.0), report(80.0, 50.0)],
                     proxied: vec![report(50.0, 30.0), report(60.0, 31.0), report(1.0, 90.0)],
+                    rules: Vec::new(),
                 },
                 Scenario {
                     in_flight: 16,
                     direct: vec![report(1000.0, 1.0)],
                     proxied: vec![report(500.0, 2.0)],
+                    rules: Vec::new(),
                 },
             ],
+            rule_count: 0,
         };
         assert_eq!(comparison.scenarios[0].added_p50_us(), 19.0);
         let verdict = comparison.verdict();
@@ -296,5 +446,52 @@ mod tests {
         let table = comparison.table();
         assert!(table.contains("stdio, 16 in flight"), "{table}");
         assert!(table.contains("0.50"), "{table}");
+        assert!(!table.contains("rules"), "{table}");
+    }
+
+    #[test]
+    fn rules_cost_is_measured_against_the_plain_proxy() {
+        let comparison = Comparison {
+            scenarios: vec![
+                Scenario {
+                    in_flight: 1,
+                    direct: vec![report(100.0, 10.0)],
+                    proxied: vec![report(50.0, 20.0)],
+                    rules: vec![report(45.0, 22.5), report(40.0, 45.0), report(48.0, 21.0)],
+                },
+                Scenario {
+                    in_flight: 16,
+                    direct: vec![report(1000.0, 1.0)],
+                    proxied: vec![report(500.0, 2.0), report(520.0, 2.0), report(480.0, 2.0)],
+                    rules: vec![report(440.0, 2.5), report(460.0, 2.5), report(300.0, 9.0)],
+                },
+            ],
+            rule_count: 50,
+        };
+        let s16 = &comparison.scenarios[1];
+        assert!(
+            (s16.rules_cost() - 0.12).abs() < 1e-9,
+            "{}",
+            s16.rules_cost()
+        );
+        assert_eq!(comparison.scenarios[0].rules_added_p50_us(), 2.5);
+        let verdict = comparison.verdict();
+        assert_eq!(verdict.len(), 4, "{verdict:?}");
+        assert!(
+            verdict[2].0.contains("50 rules cost 12.0%"),
+            "{}",
+            verdict[2].0
+        );
+        assert!(!verdict[2].1);
+        assert!(
+            verdict[3].0.contains("added p50 is 12.5 µs"),
+            "{}",
+            verdict[3].0
+        );
+        assert!(verdict[3].1);
+        let table = comparison.table();
+        assert!(table.contains("proxied + rules, 16 in flight"), "{table}");
+        assert!(table.contains("12.0%"), "{table}");
+        assert!(table.contains("0.880"), "{table}");
     }
 }

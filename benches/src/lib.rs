@@ -22,7 +22,9 @@ mod http_load;
 mod load;
 mod stats;
 
-pub use compare::{CompareConfig, Comparison, Scenario, TARGET_ADDED_P50_US, TARGET_RATIO};
+pub use compare::{
+    CompareConfig, Comparison, Scenario, TARGET_ADDED_P50_US, TARGET_RATIO, TARGET_RULES_COST,
+};
 pub use echo::{serve, serve_stdio};
 pub use error::{Error, Result};
 pub use http_compare::{

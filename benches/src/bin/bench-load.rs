@@ -4,7 +4,9 @@
 //!   scenario against CMD and prints one JSON line.
 //! - `bench-load --compare` runs the echo server directly and through
 //!   `shadowcat forward stdio`, at 1 and 16 in flight, in alternating rounds, and prints a
-//!   table and a verdict against the performance targets.
+//!   table and a verdict against the performance targets. With `--rules FILE` it also runs
+//!   `shadowcat forward stdio --rules FILE` in the same rounds and reports what the rules
+//!   cost.
 //! - `bench-load --check` is the same with 2,000 requests and one round: a quick correctness
 //!   pass that fails on any lost or wrong answer.
 
@@ -55,6 +57,11 @@ struct Cli {
     /// With --compare or --check: skip the proxied runs.
     #[arg(long)]
     direct_only: bool,
+    /// With --compare or --check: also run the echo server through
+    /// `shadowcat forward stdio --rules FILE`, in the same rounds, and report what the rules
+    /// cost (target: at most 10% of the proxied rate at 16 in flight).
+    #[arg(long, value_name = "FILE", conflicts_with = "direct_only")]
+    rules: Option<PathBuf>,
     /// With --compare: exit with status 2 when a performance target is missed.
     #[arg(long)]
     strict: bool,
@@ -80,6 +87,13 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     }
     let timeout = Duration::from_secs(cli.timeout.max(1));
     if !cli.compare && !cli.check {
+        if cli.rules.is_some() {
+            return Err(Error::Usage(
+                "--rules goes with --compare or --check; for a single run, put it in the \
+                 command after `--`"
+                    .into(),
+            ));
+        }
         let mut config = LoadConfig::new(cli.command.clone());
         if config.command.is_empty() {
             return Err(Error::Usage(
@@ -143,6 +157,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         pin: cli.pin,
         timeout,
         direct_only: cli.direct_only,
+        rules: cli.rules.clone(),
     };
     let comparison = config.run(|line| eprintln!("{line}"))?;
     print!("{}", comparison.table());
