@@ -93,8 +93,10 @@ fn tool_name(msg: &Message) -> Option<String> {
     if msg.method() != Some("tools/call") {
         return None;
     }
-    let params: serde_json::Value = serde_json::from_str(msg.params()?).ok()?;
-    params.get("name")?.as_str().map(str::to_owned)
+    // Members are kept as raw text: only `name` is read into a value.
+    let params: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
+        serde_json::from_str(msg.params()?).ok()?;
+    serde_json::from_str(params.get("name")?.get()).ok()
 }
 
 impl Hooks {

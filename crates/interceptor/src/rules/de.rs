@@ -11,12 +11,58 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 #[derive(Debug, Clone)]
 pub(crate) struct Pattern {
     pub(crate) regex: regex::Regex,
+    /// For a glob that is a plain text with `*` at most at its ends: the string test that
+    /// gives the same answer as `regex` without running it.
+    simple: Option<SimpleGlob>,
+}
+
+/// A glob without `?` whose `*`s are only at its ends.
+#[derive(Debug, Clone)]
+enum SimpleGlob {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+    Anything,
+}
+
+impl SimpleGlob {
+    fn of(glob: &str) -> Option<Self> {
+        let core = glob.trim_start_matches('*');
+        let starred_start = core.len() != glob.len();
+        let inner = core.trim_end_matches('*');
+        let starred_end = inner.len() != core.len();
+        if inner.contains(['*', '?']) {
+            return None;
+        }
+        let inner = inner.to_owned();
+        Some(match (starred_start, starred_end) {
+            _ if inner.is_empty() && (starred_start || starred_end) => Self::Anything,
+            (false, false) => Self::Exact(inner),
+            (false, true) => Self::Prefix(inner),
+            (true, false) => Self::Suffix(inner),
+            (true, true) => Self::Contains(inner),
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        match self {
+            Self::Exact(s) => text == s,
+            Self::Prefix(s) => text.starts_with(s.as_str()),
+            Self::Suffix(s) => text.ends_with(s.as_str()),
+            Self::Contains(s) => text.contains(s.as_str()),
+            Self::Anything => true,
+        }
+    }
 }
 
 impl Pattern {
     pub(crate) fn new(source: &str) -> Result<Self, String> {
         regex::Regex::new(source)
-            .map(|regex| Self { regex })
+            .map(|regex| Self {
+                regex,
+                simple: None,
+            })
             .map_err(|e| format!("invalid regex {source:?}: {}", regex_reason(&e)))
     }
 
@@ -35,12 +81,18 @@ impl Pattern {
         }
         re.push_str(")$");
         regex::Regex::new(&re)
-            .map(|regex| Self { regex })
+            .map(|regex| Self {
+                regex,
+                simple: SimpleGlob::of(glob),
+            })
             .map_err(|e| format!("invalid glob {glob:?}: {}", regex_reason(&e)))
     }
 
     pub(crate) fn is_match(&self, text: &str) -> bool {
-        self.regex.is_match(text)
+        match &self.simple {
+            Some(simple) => simple.is_match(text),
+            None => self.regex.is_match(text),
+        }
     }
 }
 
@@ -75,6 +127,24 @@ pub(crate) enum TextMatch {
 }
 
 impl TextMatch {
+    /// Whether only exact texts can match (no glob or regex anywhere in it).
+    pub(crate) fn exact_only(&self) -> bool {
+        match self {
+            Self::Exact(_) => true,
+            Self::Glob(_) | Self::Regex(_) => false,
+            Self::Any(all) => all.iter().all(Self::exact_only),
+        }
+    }
+
+    /// Adds every exact text in it to `out`.
+    pub(crate) fn exact_texts<'m>(&'m self, out: &mut Vec<&'m str>) {
+        match self {
+            Self::Exact(s) => out.push(s),
+            Self::Glob(_) | Self::Regex(_) => {}
+            Self::Any(all) => all.iter().for_each(|m| m.exact_texts(out)),
+        }
+    }
+
     pub(crate) fn is_match(&self, text: &str) -> bool {
         match self {
             Self::Exact(s) => s == text,
@@ -130,6 +200,16 @@ impl<'de> Deserialize<'de> for TextMatch {
 pub(crate) struct Path {
     pub(crate) source: String,
     pub(crate) path: serde_json_path::JsonPath,
+    /// For a path of member names and non-negative indexes only (`$.a.b[2]`): its steps,
+    /// which select at most one node, found by walking the value.
+    pub(crate) steps: Option<Vec<Step>>,
+}
+
+/// One step of a simple path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    Member(String),
+    Index(usize),
 }
 
 impl Path {
@@ -138,9 +218,48 @@ impl Path {
             .map(|path| Self {
                 source: source.to_owned(),
                 path,
+                steps: simple_steps(source),
             })
             .map_err(|e| format!("invalid JSONPath {source:?}: {e}"))
     }
+}
+
+/// The steps of `$` followed by `.name` (ASCII letters, digits, `_`; not starting with a
+/// digit) and `[n]` (a decimal index without leading zeros) segments, and nothing else.
+fn simple_steps(source: &str) -> Option<Vec<Step>> {
+    let mut rest = source.strip_prefix('$')?.as_bytes();
+    let mut steps = Vec::new();
+    while let Some((&first, tail)) = rest.split_first() {
+        match first {
+            b'.' => {
+                let len = tail
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                    .count();
+                let name = &tail[..len];
+                if name.first().is_none_or(u8::is_ascii_digit) {
+                    return None;
+                }
+                steps.push(Step::Member(String::from_utf8(name.to_vec()).ok()?));
+                rest = &tail[len..];
+            }
+            b'[' => {
+                let len = tail.iter().take_while(|b| b.is_ascii_digit()).count();
+                let digits = &tail[..len];
+                if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+                    return None;
+                }
+                if tail.get(len) != Some(&b']') {
+                    return None;
+                }
+                let n = std::str::from_utf8(digits).ok()?.parse().ok()?;
+                steps.push(Step::Index(n));
+                rest = &tail[len + 1..];
+            }
+            _ => return None,
+        }
+    }
+    Some(steps)
 }
 
 impl<'de> Deserialize<'de> for Path {

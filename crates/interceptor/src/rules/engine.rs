@@ -97,9 +97,10 @@ impl RuleSet {
     /// no action runs and no counter moves.
     pub fn matching_rules(&self, ctx: &InterceptContext<'_>) -> Vec<&str> {
         let subject = Subject::new(ctx);
-        self.rules
-            .iter()
-            .filter(|r| r.enabled && r.matcher.matches(&subject))
+        let (proven, candidates) = self.index.candidates(&subject, 0);
+        candidates
+            .map(|i| &self.rules[i])
+            .filter(|r| r.matcher.matches_with(&subject, proven))
             .map(|r| r.id.as_str())
             .collect()
     }
@@ -137,21 +138,26 @@ impl RuleSet {
         delay: &mut Duration,
         mut trace: Option<&mut Trace>,
     ) -> Step {
-        while let Some(rule) = self.rules.get(*next) {
-            *next += 1;
-            if !rule.enabled || !rule.matcher.matches(s) {
+        let (proven, candidates) = self.index.candidates(s, *next);
+        for i in candidates {
+            *next = i + 1;
+            let rule = &self.rules[i];
+            if !rule.matcher.matches_with(s, proven) {
                 continue;
             }
-            let started = Instant::now();
+            // Rules that only continue or forward take no time worth a clock reading.
+            let started = rule.timed.then(Instant::now);
             let counters = &rule.counters;
             counters.matches.fetch_add(1, Relaxed);
             if let Some(t) = trace.as_deref_mut() {
                 t.matched.push(rule.id.clone());
             }
             let applied = self.apply(rule, s);
-            counters
-                .nanos
-                .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+            if let Some(started) = started {
+                counters
+                    .nanos
+                    .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+            }
             let Some(applied) = applied else { continue };
             counters.actions.fetch_add(1, Relaxed);
             *delay += applied.delay;

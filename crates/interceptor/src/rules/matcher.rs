@@ -6,23 +6,38 @@ use std::cell::OnceCell;
 use serde_json::Value;
 use shadowcat_mcp::MessageKind;
 
+use super::de::Step;
 use super::model::{DirectionSpec, JsonCondition, KindSpec, MatchSpec};
+use super::node::{Node, partial_match_node};
 use crate::{Direction, InterceptContext};
 
 /// One message being evaluated, with what is read from it on demand (at most once).
 pub(crate) struct Subject<'c, 'a> {
     pub(crate) ctx: &'c InterceptContext<'a>,
+    /// The message's method, read once.
+    pub(crate) method: Option<&'a str>,
+    /// The message's kind, read once.
+    pub(crate) kind: MessageKind,
     value: OnceCell<Option<Value>>,
-    tool: OnceCell<Option<String>>,
+    node: OnceCell<Option<Node<'a>>>,
+    tool: OnceCell<Option<Cow<'a, str>>>,
 }
 
 impl<'c, 'a> Subject<'c, 'a> {
     pub(crate) fn new(ctx: &'c InterceptContext<'a>) -> Self {
         Self {
             ctx,
+            method: ctx.message.method(),
+            kind: ctx.message.kind(),
             value: OnceCell::new(),
+            node: OnceCell::new(),
             tool: OnceCell::new(),
         }
+    }
+
+    /// Whether the message is a response or an error response.
+    pub(crate) fn is_response(&self) -> bool {
+        matches!(self.kind, MessageKind::Response | MessageKind::Error)
     }
 
     /// The whole message as JSON, parsed the first time it is asked for.
@@ -32,12 +47,19 @@ impl<'c, 'a> Subject<'c, 'a> {
             .as_ref()
     }
 
+    /// The whole message as a [`Node`] tree, read the first time it is asked for; `None`
+    /// exactly when [`Subject::value`] is.
+    pub(crate) fn node(&self) -> Option<&Node<'a>> {
+        let bytes: &'a [u8] = self.ctx.message.as_bytes();
+        self.node.get_or_init(|| Node::parse(bytes)).as_ref()
+    }
+
     /// The tool: `params.name` of a `tools/call` request, or the tool of the request a
     /// response answers.
     pub(crate) fn tool(&self) -> Option<&str> {
-        let msg = self.ctx.message;
-        match msg.kind() {
-            MessageKind::Request if msg.method() == Some("tools/call") => self
+        let msg: &'a shadowcat_mcp::Message = self.ctx.message;
+        match self.kind {
+            MessageKind::Request if self.method == Some("tools/call") => self
                 .tool
                 .get_or_init(|| {
                     #[derive(serde::Deserialize)]
@@ -46,9 +68,9 @@ impl<'c, 'a> Subject<'c, 'a> {
                         name: Cow<'t, str>,
                     }
                     let params = msg.params()?;
-                    serde_json::from_str::<Name<'_>>(params)
+                    serde_json::from_str::<Name<'a>>(params)
                         .ok()
-                        .map(|n| n.name.into_owned())
+                        .map(|n| n.name)
                 })
                 .as_deref(),
             MessageKind::Response | MessageKind::Error => self.ctx.request_tool,
@@ -57,7 +79,7 @@ impl<'c, 'a> Subject<'c, 'a> {
     }
 }
 
-fn kind_of(kind: MessageKind) -> Option<KindSpec> {
+pub(crate) fn kind_of(kind: MessageKind) -> Option<KindSpec> {
     Some(match kind {
         MessageKind::Request => KindSpec::Request,
         MessageKind::Notification => KindSpec::Notification,
@@ -68,12 +90,29 @@ fn kind_of(kind: MessageKind) -> Option<KindSpec> {
     })
 }
 
+/// Which of a matcher's own tests are already known to hold (the index decided them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Proven {
+    /// `direction` and `kind`.
+    pub(crate) shape: bool,
+    pub(crate) method: bool,
+    pub(crate) request_method: bool,
+    pub(crate) transport: bool,
+}
+
 impl MatchSpec {
     /// Whether every condition holds for the message. Cheap tests come first, so a rule
     /// that does not apply is usually rejected without reading the message's payload.
     pub(crate) fn matches(&self, s: &Subject<'_, '_>) -> bool {
+        self.matches_with(s, Proven::default())
+    }
+
+    /// [`MatchSpec::matches`], skipping the own tests `proven` says hold.
+    pub(crate) fn matches_with(&self, s: &Subject<'_, '_>, proven: Proven) -> bool {
         let ctx = s.ctx;
-        if let Some(d) = self.direction {
+        if !proven.shape
+            && let Some(d) = self.direction
+        {
             let ok = match d {
                 DirectionSpec::Both => true,
                 DirectionSpec::ClientToServer => ctx.direction == Direction::ClientToServer,
@@ -83,21 +122,25 @@ impl MatchSpec {
                 return false;
             }
         }
-        if let Some(kinds) = &self.kind {
-            let Some(k) = kind_of(ctx.message.kind()) else {
+        if !proven.shape
+            && let Some(kinds) = &self.kind
+        {
+            let Some(k) = kind_of(s.kind) else {
                 return false;
             };
             if !kinds.0.contains(&k) {
                 return false;
             }
         }
-        if let Some(m) = &self.method
-            && !ctx.message.method().is_some_and(|x| m.is_match(x))
+        if !proven.method
+            && let Some(m) = &self.method
+            && !s.method.is_some_and(|x| m.is_match(x))
         {
             return false;
         }
-        if let Some(m) = &self.request_method
-            && !(ctx.message.is_response() && ctx.request_method.is_some_and(|x| m.is_match(x)))
+        if !proven.request_method
+            && let Some(m) = &self.request_method
+            && !(s.is_response() && ctx.request_method.is_some_and(|x| m.is_match(x)))
         {
             return false;
         }
@@ -106,7 +149,8 @@ impl MatchSpec {
         {
             return false;
         }
-        if let Some(m) = &self.transport
+        if !proven.transport
+            && let Some(m) = &self.transport
             && !m.is_match(ctx.transport)
         {
             return false;
@@ -117,16 +161,15 @@ impl MatchSpec {
             return false;
         }
         if let Some(p) = &self.params {
-            let actual = s.value().and_then(|v| v.get("params"));
-            if !actual.is_some_and(|a| partial_match(p, a)) {
+            let actual = s.node().and_then(|v| v.member("params"));
+            if !actual.is_some_and(|a| partial_match_node(p, a)) {
                 return false;
             }
         }
-        if let Some(conds) = &self.json {
-            let Some(v) = s.value() else { return false };
-            if !conds.0.iter().all(|c| c.holds(v)) {
-                return false;
-            }
+        if let Some(conds) = &self.json
+            && (s.node().is_none() || !conds.0.iter().all(|c| c.holds_for(s)))
+        {
+            return false;
         }
         if let Some(all) = &self.all
             && !all.iter().all(|m| m.matches(s))
@@ -148,8 +191,50 @@ impl MatchSpec {
 }
 
 impl JsonCondition {
+    /// Whether the condition holds on the message: a simple path is followed in the
+    /// message's [`Node`] tree, any other is queried on its [`Value`].
+    fn holds_for(&self, s: &Subject<'_, '_>) -> bool {
+        match (&self.path.steps, s.node()) {
+            (Some(steps), Some(node)) => {
+                let n = node.walk(steps);
+                if !self.exists {
+                    return n.is_none();
+                }
+                n.is_some_and(|n| self.passes_node(n))
+            }
+            _ => s.value().is_some_and(|v| self.holds(v)),
+        }
+    }
+
+    /// [`JsonCondition::passes`] on a node, without converting strings and scalars.
+    fn passes_node(&self, n: &Node<'_>) -> bool {
+        if let Node::Scalar(v) = n {
+            return self.passes(v);
+        }
+        if let Some(eq) = &self.equals
+            && !n.equals(eq)
+        {
+            return false;
+        }
+        if let Some(re) = &self.regex
+            && !n.as_str().is_some_and(|s| re.is_match(s))
+        {
+            return false;
+        }
+        let bounds = [self.gt, self.gte, self.lt, self.lte];
+        // Only numbers have bounds, and a scalar was handled above.
+        bounds.iter().all(Option::is_none) || n.as_f64().is_some()
+    }
+
     /// Whether the condition holds on the whole message `v`.
     pub(crate) fn holds(&self, v: &Value) -> bool {
+        if let Some(steps) = &self.path.steps {
+            let node = walk(v, steps);
+            if !self.exists {
+                return node.is_none();
+            }
+            return node.is_some_and(|n| self.passes(n));
+        }
         let nodes = self.path.path.query(v);
         if !self.exists {
             return nodes.is_empty();
@@ -189,6 +274,14 @@ impl JsonCondition {
     }
 }
 
+/// The node a simple path selects, if any.
+fn walk<'v>(v: &'v Value, steps: &[Step]) -> Option<&'v Value> {
+    steps.iter().try_fold(v, |v, step| match step {
+        Step::Member(name) => v.as_object()?.get(name),
+        Step::Index(i) => v.as_array()?.get(*i),
+    })
+}
+
 /// JSON equality where numbers compare by value (`1` equals `1.0`).
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -215,7 +308,9 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
 
 /// `params:` matching: every member the pattern gives must be in `actual` and match
 /// (recursively); arrays match element by element and must have the same length; other
-/// values must be equal.
+/// values must be equal. (Matching uses [`partial_match_node`]; this is what it must agree
+/// with.)
+#[cfg(test)]
 pub(crate) fn partial_match(pattern: &Value, actual: &Value) -> bool {
     match (pattern, actual) {
         (Value::Object(p), Value::Object(a)) => p
@@ -253,5 +348,25 @@ mod tests {
         ));
         assert!(!partial_match(&json!([1]), &json!([1, 2])));
         assert!(!partial_match(&json!({}), &json!(3)));
+        let actual = json!({"name": "w", "arguments": {"a": [1, 2.0, "x"], "b": null}});
+        let text = actual.to_string();
+        let node = Node::parse(text.as_bytes()).unwrap();
+        for pattern in [
+            json!({"name": "w"}),
+            json!({"name": "v"}),
+            json!({"arguments": {"a": [1.0, 2, "x"]}}),
+            json!({"arguments": {"a": [1, 2]}}),
+            json!({"arguments": {"b": null}}),
+            json!({"arguments": {"c": null}}),
+            json!({"arguments": "x"}),
+            json!([1]),
+            json!(3),
+        ] {
+            assert_eq!(
+                partial_match_node(&pattern, &node),
+                partial_match(&pattern, &actual),
+                "{pattern}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::index::Index;
 use super::model::{ActionKind, ActionSpec, DelaySpec, MatchSpec};
 use super::parse::{RuleFormat, parse};
 use super::random::{SplitMix64, fresh_seed};
@@ -30,6 +31,9 @@ pub(crate) struct Rule {
     pub(crate) matcher: MatchSpec,
     pub(crate) actions: Vec<ActionSpec>,
     pub(crate) counters: Arc<RuleCounters>,
+    /// Whether its actions are timed: all but `continue` and `forward`, which do nothing
+    /// to time.
+    pub(crate) timed: bool,
     /// For back-off delays: how often the rule matched in each session.
     pub(crate) backoff: Option<Mutex<HashMap<String, u32>>>,
 }
@@ -44,7 +48,8 @@ pub struct RuleStats {
     pub matches: u64,
     /// Messages it acted on (at least one action fired, after probabilities).
     pub actions: u64,
-    /// Time spent carrying out its actions, in nanoseconds.
+    /// Time spent carrying out its actions, in nanoseconds (not measured for a rule whose
+    /// actions only `continue` or `forward`, which take no time of their own).
     pub nanos: u64,
 }
 
@@ -93,6 +98,8 @@ pub struct RuleSummary {
 #[derive(Debug)]
 pub struct RuleSet {
     pub(crate) rules: Vec<Rule>,
+    /// Which rules can match which messages.
+    pub(crate) index: Index,
     pub(crate) seed: u64,
     pub(crate) rng: Mutex<SplitMix64>,
 }
@@ -126,7 +133,12 @@ impl RuleSet {
                     .iter()
                     .any(|a| matches!(a.kind, ActionKind::Delay(DelaySpec::Backoff { .. })))
                     .then(|| Mutex::new(HashMap::new()));
+                let timed = r
+                    .actions
+                    .iter()
+                    .any(|a| !matches!(a.kind, ActionKind::Continue | ActionKind::Forward));
                 Rule {
+                    timed,
                     priority: r.priority.unwrap_or(i as i64),
                     id: r.id,
                     description: r.description,
@@ -156,6 +168,7 @@ impl RuleSet {
         rules.sort_by_key(|r| r.priority);
         let seed = seed.unwrap_or_else(fresh_seed);
         Self {
+            index: Index::build(&rules),
             rules,
             seed,
             rng: Mutex::new(SplitMix64::new(seed)),
