@@ -1,6 +1,7 @@
 //! Direct vs proxied: the same load against the echo server alone and through
 //! `shadowcat forward stdio` (and, with a rule file, through `shadowcat forward stdio
-//! --rules FILE`), in alternating rounds, summarized as medians.
+//! --rules FILE`, and with a directory to record into, through `shadowcat forward stdio
+//! --record DIR`), in alternating rounds, summarized as medians.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -17,6 +18,8 @@ pub const TARGET_RATIO: f64 = 0.60;
 pub const TARGET_ADDED_P50_US: f64 = 30.0;
 /// Target: a rule set costs at most this fraction of the proxied rate at 16 in flight.
 pub const TARGET_RULES_COST: f64 = 0.10;
+/// Target: recording costs at most this fraction of the proxied rate at 16 in flight.
+pub const TARGET_RECORD_COST: f64 = 0.02;
 
 /// The environment variable that sets Shadowcat's log level.
 const PROXY_LOG_VAR: &str = "SHADOWCAT_LOG";
@@ -44,6 +47,8 @@ pub struct CompareConfig {
     pub direct_only: bool,
     /// A rule file: adds a third target, the proxy running these rules on every message.
     pub rules: Option<PathBuf>,
+    /// A directory to record tapes into: adds a target, the proxy recording every message.
+    pub record: Option<PathBuf>,
 }
 
 /// The runs of one scenario.
@@ -57,6 +62,8 @@ pub struct Scenario {
     pub proxied: Vec<LoadReport>,
     /// Runs through the proxy with the rule file (empty without one).
     pub rules: Vec<LoadReport>,
+    /// Runs through the proxy recording (empty without a record directory).
+    pub record: Vec<LoadReport>,
 }
 
 /// Median of one measure over some runs.
@@ -102,6 +109,22 @@ impl Scenario {
         med(&self.rules, |r| r.latency.p50_us) - med(&self.proxied, |r| r.latency.p50_us)
     }
 
+    /// The median rate through the recording proxy (requests per second).
+    pub fn record_rate(&self) -> f64 {
+        med(&self.record, |r| r.rate)
+    }
+
+    /// What recording costs: 1 minus the median recording rate over the median proxied
+    /// rate.
+    pub fn record_cost(&self) -> f64 {
+        1.0 - self.record_rate() / self.proxied_rate()
+    }
+
+    /// What recording adds to the median latency (µs) over the plain proxy.
+    pub fn record_added_p50_us(&self) -> f64 {
+        med(&self.record, |r| r.latency.p50_us) - med(&self.proxied, |r| r.latency.p50_us)
+    }
+
     /// What the proxy with rules adds to the median latency (µs) over the direct runs.
     pub fn rules_added_p50_vs_direct_us(&self) -> f64 {
         med(&self.rules, |r| r.latency.p50_us) - med(&self.direct, |r| r.latency.p50_us)
@@ -123,6 +146,7 @@ enum Target {
     Direct,
     Proxied,
     Rules,
+    Record,
 }
 
 impl Target {
@@ -131,6 +155,7 @@ impl Target {
             Self::Direct => "direct",
             Self::Proxied => "proxied",
             Self::Rules => "proxied+rules",
+            Self::Record => "proxied+record",
         }
     }
 }
@@ -180,12 +205,28 @@ impl CompareConfig {
             ],
             None => Vec::new(),
         };
+        let record = self.record.as_ref().filter(|_| !self.direct_only);
+        let with_record: Vec<OsString> = match record {
+            Some(dir) => vec![
+                self.shadowcat.clone().into(),
+                "forward".into(),
+                "stdio".into(),
+                "--record".into(),
+                dir.clone().into(),
+                "--".into(),
+                self.echo_server.clone().into(),
+            ],
+            None => Vec::new(),
+        };
         let mut targets = vec![(Target::Direct, &direct)];
         if !self.direct_only {
             targets.push((Target::Proxied, &proxied));
         }
         if rules.is_some() {
             targets.push((Target::Rules, &with_rules));
+        }
+        if record.is_some() {
+            targets.push((Target::Record, &with_record));
         }
         // Shadowcat logs a line per session at `info`; keep stderr for the run reports.
         let env: Vec<(OsString, OsString)> = match std::env::var_os(PROXY_LOG_VAR) {
@@ -199,6 +240,7 @@ impl CompareConfig {
                 direct: Vec::new(),
                 proxied: Vec::new(),
                 rules: Vec::new(),
+                record: Vec::new(),
             };
             for round in 0..self.rounds.max(1) {
                 // Each round starts with the next target, so drift hits them all alike.
@@ -227,6 +269,7 @@ impl CompareConfig {
                         Target::Direct => scenario.direct.push(report),
                         Target::Proxied => scenario.proxied.push(report),
                         Target::Rules => scenario.rules.push(report),
+                        Target::Record => scenario.record.push(report),
                     }
                 }
             }
@@ -276,6 +319,10 @@ impl Comparison {
             out.push('\n');
             out.push_str(&self.rules_table());
         }
+        if self.scenarios.iter().any(|s| !s.record.is_empty()) {
+            out.push('\n');
+            out.push_str(&self.record_table());
+        }
         out
     }
 
@@ -304,6 +351,34 @@ impl Comparison {
                 us(med(&s.rules, |r| r.latency.p50_us)),
                 us(s.rules_added_p50_us()),
                 us(med(&s.rules, |r| r.latency.p99_us)),
+            ]);
+        }
+        layout(&rows)
+    }
+
+    /// The recording runs: per scenario, their median rate, its ratio to the plain proxy
+    /// (1 minus recording's cost), and their latencies.
+    fn record_table(&self) -> String {
+        let header = [
+            "target",
+            "req/s",
+            "vs proxied",
+            "recording cost",
+            "p50",
+            "added p50 vs proxied",
+            "p99",
+        ];
+        let mut rows = vec![header.map(str::to_owned).to_vec()];
+        let us = |v: f64| format!("{v:.1} µs");
+        for s in self.scenarios.iter().filter(|s| !s.record.is_empty()) {
+            rows.push(vec![
+                format!("proxied + recording, {} in flight", s.in_flight),
+                format!("{:.0}", s.record_rate()),
+                format!("{:.3}", s.record_rate() / s.proxied_rate()),
+                format!("{:.1}%", s.record_cost() * 100.0),
+                us(med(&s.record, |r| r.latency.p50_us)),
+                us(s.record_added_p50_us()),
+                us(med(&s.record, |r| r.latency.p99_us)),
             ]);
         }
         layout(&rows)
@@ -372,6 +447,18 @@ impl Comparison {
                 ok,
             ));
         }
+        if let Some(s) = find(16).filter(|s| !s.record.is_empty()) {
+            let ok = s.record_cost() <= TARGET_RECORD_COST;
+            lines.push((
+                format!(
+                    "16 in flight: recording costs {:.1}% of throughput (target <= {:.0}%): {}",
+                    s.record_cost() * 100.0,
+                    TARGET_RECORD_COST * 100.0,
+                    if ok { "PASS" } else { "FAIL" }
+                ),
+                ok,
+            ));
+        }
         lines
     }
 }
@@ -428,12 +515,14 @@ mod tests {
                     direct: vec![report(100.0, 10.0), report(90.0, 12.0), report(80.0, 50.0)],
                     proxied: vec![report(50.0, 30.0), report(60.0, 31.0), report(1.0, 90.0)],
                     rules: Vec::new(),
+                    record: Vec::new(),
                 },
                 Scenario {
                     in_flight: 16,
                     direct: vec![report(1000.0, 1.0)],
                     proxied: vec![report(500.0, 2.0)],
                     rules: Vec::new(),
+                    record: Vec::new(),
                 },
             ],
             rule_count: 0,
@@ -458,12 +547,14 @@ mod tests {
                     direct: vec![report(100.0, 10.0)],
                     proxied: vec![report(50.0, 20.0)],
                     rules: vec![report(45.0, 22.5), report(40.0, 45.0), report(48.0, 21.0)],
+                    record: Vec::new(),
                 },
                 Scenario {
                     in_flight: 16,
                     direct: vec![report(1000.0, 1.0)],
                     proxied: vec![report(500.0, 2.0), report(520.0, 2.0), report(480.0, 2.0)],
                     rules: vec![report(440.0, 2.5), report(460.0, 2.5), report(300.0, 9.0)],
+                    record: vec![report(495.0, 2.1)],
                 },
             ],
             rule_count: 50,
@@ -476,7 +567,7 @@ mod tests {
         );
         assert_eq!(comparison.scenarios[0].rules_added_p50_us(), 2.5);
         let verdict = comparison.verdict();
-        assert_eq!(verdict.len(), 4, "{verdict:?}");
+        assert_eq!(verdict.len(), 5, "{verdict:?}");
         assert!(
             verdict[2].0.contains("50 rules cost 12.0%"),
             "{}",
@@ -493,5 +584,17 @@ mod tests {
         assert!(table.contains("proxied + rules, 16 in flight"), "{table}");
         assert!(table.contains("12.0%"), "{table}");
         assert!(table.contains("0.880"), "{table}");
+        // Recording's cost is measured against the plain proxy too: 495 of 500.
+        assert!(
+            table.contains("proxied + recording, 16 in flight"),
+            "{table}"
+        );
+        assert!((s16.record_cost() - 0.01).abs() < 1e-9);
+        assert!(
+            verdict[4].0.contains("recording costs 1.0%"),
+            "{}",
+            verdict[4].0
+        );
+        assert!(verdict[4].1);
     }
 }

@@ -23,7 +23,8 @@ mod load;
 mod stats;
 
 pub use compare::{
-    CompareConfig, Comparison, Scenario, TARGET_ADDED_P50_US, TARGET_RATIO, TARGET_RULES_COST,
+    CompareConfig, Comparison, Scenario, TARGET_ADDED_P50_US, TARGET_RATIO, TARGET_RECORD_COST,
+    TARGET_RULES_COST,
 };
 pub use echo::{serve, serve_stdio};
 pub use error::{Error, Result};

@@ -6,7 +6,8 @@
 //!   `shadowcat forward stdio`, at 1 and 16 in flight, in alternating rounds, and prints a
 //!   table and a verdict against the performance targets. With `--rules FILE` it also runs
 //!   `shadowcat forward stdio --rules FILE` in the same rounds and reports what the rules
-//!   cost.
+//!   cost; with `--record DIR`, `shadowcat forward stdio --record DIR`, and what recording
+//!   costs.
 //! - `bench-load --check` is the same with 2,000 requests and one round: a quick correctness
 //!   pass that fails on any lost or wrong answer.
 
@@ -62,6 +63,12 @@ struct Cli {
     /// cost (target: at most 10% of the proxied rate at 16 in flight).
     #[arg(long, value_name = "FILE", conflicts_with = "direct_only")]
     rules: Option<PathBuf>,
+    /// With --compare or --check: also run the echo server through
+    /// `shadowcat forward stdio --record DIR`, in the same rounds, and report what recording
+    /// costs (target: at most 2% of the proxied rate at 16 in flight). The tapes are left in
+    /// DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "direct_only")]
+    record: Option<PathBuf>,
     /// With --compare: exit with status 2 when a performance target is missed.
     #[arg(long)]
     strict: bool,
@@ -87,9 +94,9 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
     }
     let timeout = Duration::from_secs(cli.timeout.max(1));
     if !cli.compare && !cli.check {
-        if cli.rules.is_some() {
+        if cli.rules.is_some() || cli.record.is_some() {
             return Err(Error::Usage(
-                "--rules goes with --compare or --check; for a single run, put it in the \
+                "--rules and --record go with --compare or --check; for a single run, put it in the \
                  command after `--`"
                     .into(),
             ));
@@ -158,6 +165,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Error> {
         timeout,
         direct_only: cli.direct_only,
         rules: cli.rules.clone(),
+        record: cli.record.clone(),
     };
     let comparison = config.run(|line| eprintln!("{line}"))?;
     print!("{}", comparison.table());

@@ -1,7 +1,10 @@
 //! The `shadowcat` command: argument parsing and output only; the work is in `shadowcat-core`.
 
 mod intercept;
+mod record;
+mod replay;
 mod rules;
+mod tape_cli;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -59,9 +62,18 @@ enum Command {
     Rules(rules::Rules),
     /// Serve the embedded demo MCP server (tools `echo` and `add`) on stdin/stdout.
     DemoServer,
+    /// Record a session into tapes: `record DIR -- CMD…` is `forward stdio --record DIR --
+    /// CMD…`; with `--listen` or `--upstream`, `reverse --record DIR …`.
+    Record(record::RecordShorthand),
     /// Act on messages a running proxy holds (rules with the `pause` action): list, show,
     /// resume, edit or drop them through its control API.
     Intercept(intercept::Intercept),
+    /// Play a tape back as an MCP server (stdio or `--listen`), or `--verify` it against a
+    /// live server.
+    Replay(replay::Replay),
+    /// Recorded tapes: list, show, stats, grep, export (JSONL, HAR), diff, validate,
+    /// repair, compress, migrate, prune and rm.
+    Tape(tape_cli::Tape),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +118,8 @@ struct Reverse {
     pipeline: Pipeline,
     #[command(flatten)]
     intercept: rules::InterceptOptions,
+    #[command(flatten)]
+    record: record::RecordOptions,
     /// The server command and its arguments, after `--`; one process per client session.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -152,6 +166,8 @@ struct ForwardStdio {
     pipeline: Pipeline,
     #[command(flatten)]
     intercept: rules::InterceptOptions,
+    #[command(flatten)]
+    record: record::RecordOptions,
     /// The server command and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -177,7 +193,7 @@ fn init_logs(level: &str, format: LogFormat) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(record::expand(std::env::args_os().collect()));
     if let Err(e) = init_logs(&cli.log_level, cli.log_format) {
         return fail(&e);
     }
@@ -191,7 +207,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Forward(Forward::Stdio(args)) => runtime.block_on(forward_stdio(args)),
         Command::Intercept(args) => runtime.block_on(intercept::run(args)),
+        Command::Replay(args) => runtime.block_on(replay::run(args)),
         Command::Rules(command) => rules::run(command),
+        Command::Tape(tape) => tape_cli::run(tape),
+        Command::Record(_) => fail("record: expected `record DIR -- CMD…`"),
         Command::Reverse(args) => {
             // The gateway serves many sessions at once: by default one worker per core it
             // may run on; one worker runs everything on the current thread.
@@ -299,7 +318,13 @@ async fn forward_stdio(args: ForwardStdio) -> ExitCode {
         Ok(running) => running,
         Err(e) => return fail(&e),
     };
-    let config = config.with_interception(interception.interception.clone());
+    let recorder = match args.record.start("forward") {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let config = config
+        .with_interception(interception.interception.clone())
+        .with_recorder(recorder.as_ref().map(shadowcat_core::Recorder::handle));
     let max_line = args.pipeline.max_message_size;
     let mut outgoing: Box<dyn Outgoing> = match &args.to {
         Some(url) => match http_upstream(url, &args.headers, "to") {
@@ -323,10 +348,11 @@ async fn forward_stdio(args: ForwardStdio) -> ExitCode {
     };
     tracing::info!(server = %upstream.description, "forwarding stdio");
     let (signal_code, shutdown) = shutdown_signal();
-    let report = match ForwardProxy::new(config)
+    let report = ForwardProxy::new(config)
         .run(client, upstream, shutdown)
-        .await
-    {
+        .await;
+    record::finish(recorder).await;
+    let report = match report {
         Ok(report) => report,
         Err(e) => return fail(&e.to_string()),
     };
@@ -352,7 +378,13 @@ async fn reverse(args: Reverse) -> ExitCode {
         Ok(running) => running,
         Err(e) => return fail(&e),
     };
-    let forward = forward.with_interception(interception.interception.clone());
+    let recorder = match args.record.start("reverse") {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let forward = forward
+        .with_interception(interception.interception.clone())
+        .with_recorder(recorder.as_ref().map(shadowcat_core::Recorder::handle));
     let idle = match seconds(args.idle_timeout, "idle-timeout") {
         Ok(d) if d.is_zero() => None,
         Ok(d) => Some(d),
@@ -437,7 +469,9 @@ async fn reverse(args: Reverse) -> ExitCode {
         "shadowcat: listening on http://{addr}/mcp (legacy SSE: http://{addr}/sse) for {what}"
     );
     let (signal_code, shutdown) = shutdown_signal();
-    match proxy.run(shutdown).await {
+    let served = proxy.run(shutdown).await;
+    record::finish(recorder).await;
+    match served {
         Ok(()) => match signal_code.get() {
             Some(code) => ExitCode::from(128 + code),
             None => ExitCode::SUCCESS,

@@ -22,6 +22,9 @@ pub enum Error {
     /// The control API could not listen or serve.
     #[error("control API: {0}")]
     Control(#[source] shadowcat_raw_transport::Error),
+    /// Recording could not start (its directory, or its redaction settings).
+    #[error("recording: {0}")]
+    Record(String),
 }
 
 impl Error {

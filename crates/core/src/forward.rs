@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::intercept::{Hooks, Interception, Next, ToolNames};
+use crate::record::{RecordHandle, tap_both_edges};
 use crate::{Error, Result};
 
 /// How the forward proxy behaves.
@@ -38,6 +39,8 @@ pub struct ForwardConfig {
     pub side_queue: usize,
     /// The interceptor chain run on every forwarded message, when there is one.
     pub interception: Option<Interception>,
+    /// Where every message is recorded at both edges, when recording.
+    pub recorder: Option<RecordHandle>,
 }
 
 impl Default for ForwardConfig {
@@ -50,6 +53,7 @@ impl Default for ForwardConfig {
             kill_grace: Duration::from_millis(500),
             side_queue: 1024,
             interception: None,
+            recorder: None,
         }
     }
 }
@@ -70,6 +74,12 @@ impl ForwardConfig {
     /// Runs `interception` on every forwarded message (an empty chain is skipped).
     pub fn with_interception(mut self, interception: Option<Interception>) -> Self {
         self.interception = interception.filter(|i| !i.chain.is_empty());
+        self
+    }
+
+    /// Records every session's messages at both edges through `recorder`.
+    pub fn with_recorder(mut self, recorder: Option<RecordHandle>) -> Self {
+        self.recorder = recorder;
         self
     }
 
@@ -277,6 +287,10 @@ impl ForwardProxy {
         upstream: Upstream,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<ForwardReport> {
+        let (client, upstream) = match &self.config.recorder {
+            Some(recorder) => tap_both_edges(recorder, client, upstream),
+            None => (client, upstream),
+        };
         let Upstream {
             reader: server_reader,
             writer: server_writer,

@@ -6,6 +6,8 @@ mod error;
 mod forward;
 mod intercept;
 mod metrics;
+mod record;
+mod replay;
 mod reverse;
 
 pub use control::ControlServer;
@@ -13,6 +15,11 @@ pub use error::{Error, Result};
 pub use forward::{EndedBy, ForwardConfig, ForwardProxy, ForwardReport};
 pub use intercept::Interception;
 pub use metrics::{CloseReason, Metrics, Outcome};
+pub use record::{RecordConfig, RecordHandle, RecordStats, Recorder, SessionTap, TapePer};
+pub use replay::{
+    CallOutcome, CallReport, FallbackFactory, REPLAY_NO_MATCH, ReplayConfig, ReplayControl,
+    ReplayOutgoing, VerifyConfig, VerifyReport, verify,
+};
 pub use reverse::{ReverseConfig, ReverseProxy, UpstreamFactory};
 
 /// Interception: the interceptor chain, rules, held messages (`shadowcat-interceptor`).

@@ -83,6 +83,13 @@ pub enum Error {
     /// The writer was used out of order: a frame before the header, or a second header.
     #[error("tape writer: {0}")]
     WriterOrder(&'static str),
+    /// No tape in the store has this id.
+    #[error("no tape with id {0:?} in the store")]
+    UnknownTape(String),
+    /// A redaction setting is invalid (a JSON path or regular expression that does not
+    /// parse), or redaction could not be set up.
+    #[error("redaction: {0}")]
+    Redaction(String),
 }
 
 impl Error {
@@ -97,7 +104,9 @@ impl Error {
             Self::Malformed { at, .. }
             | Self::TornTail { at, .. }
             | Self::NewerVersion { at, .. } => Some(at),
-            Self::Io { .. } | Self::WriterOrder(_) => None,
+            Self::Io { .. } | Self::WriterOrder(_) | Self::Redaction(_) | Self::UnknownTape(_) => {
+                None
+            }
         }
     }
 }

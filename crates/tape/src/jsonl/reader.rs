@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::message::read_fields;
 use super::{FORMAT_NAME, VERSION};
-use crate::{Direction, Edge, Error, HttpMeta, Position, Result, TapeFrame, TapeHeader};
+use crate::{Direction, Edge, Error, HttpMeta, Position, Result, TapeFrame, TapeHeader, TapeItem};
 
 /// The longest line a reader accepts unless told otherwise: 256 MiB.
 pub const DEFAULT_MAX_LINE_LEN: usize = 256 << 20;
@@ -52,6 +52,7 @@ pub struct JsonlReader<R> {
     buf: Vec<u8>,
     max_line_len: usize,
     done: bool,
+    dropped: u64,
 }
 
 /// What reading one line found.
@@ -98,6 +99,7 @@ impl<R: BufRead> JsonlReader<R> {
             buf: Vec::new(),
             max_line_len: DEFAULT_MAX_LINE_LEN,
             done: false,
+            dropped: 0,
         };
         let at = reader.next_position();
         match reader.read_line()? {
@@ -128,6 +130,56 @@ impl<R: BufRead> JsonlReader<R> {
     /// count; after a torn tail, the place to cut.
     pub fn next_position(&self) -> Position {
         Position::new(self.source.clone(), self.line + 1, self.byte)
+    }
+
+    /// Frames the recorder dropped, summed over the `dropped` marker lines read so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The next frame or dropped marker (the iterator skips markers).
+    pub fn next_item(&mut self) -> Option<Result<TapeItem>> {
+        if self.done {
+            return None;
+        }
+        let at = self.next_position();
+        let result = match self.read_line() {
+            Err(e) => Err(e),
+            Ok(Line::Eof) => {
+                self.done = true;
+                return None;
+            }
+            Ok(Line::Complete) => self.parse_item(&at),
+            Ok(Line::TooLong { terminated }) => {
+                self.done = !terminated;
+                Err(self.too_long(at, terminated))
+            }
+            Ok(Line::Unterminated) => {
+                self.done = true;
+                self.parse_item(&at).map_err(|_| self.torn(at))
+            }
+        };
+        if let Ok(TapeItem::Dropped { count, .. }) = &result {
+            self.dropped = self.dropped.saturating_add(*count);
+        }
+        Some(result)
+    }
+
+    /// A frame line, or a `{"dropped":N,"offset_ns":T}` marker line.
+    fn parse_item(&self, at: &Position) -> Result<TapeItem> {
+        if memchr::memmem::find(&self.buf, b"\"dropped\"").is_some()
+            && let Ok(marker) = serde_json::from_slice::<DroppedLine>(&self.buf)
+            && let Some(count) = marker.dropped
+        {
+            return match marker.offset_ns {
+                Some(offset_ns) => Ok(TapeItem::Dropped { count, offset_ns }),
+                None => Err(self.malformed(
+                    at.clone(),
+                    "dropped marker: missing field `offset_ns`".to_owned(),
+                )),
+            };
+        }
+        self.parse_frame(at).map(TapeItem::Frame)
     }
 
     /// Sets the longest line (in bytes, without its line feed) to accept; a longer frame
@@ -306,27 +358,13 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
     type Item = Result<TapeFrame>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
+        loop {
+            match self.next_item()? {
+                Ok(TapeItem::Frame(frame)) => return Some(Ok(frame)),
+                Ok(TapeItem::Dropped { .. }) => {}
+                Err(e) => return Some(Err(e)),
+            }
         }
-        let at = self.next_position();
-        let result = match self.read_line() {
-            Err(e) => Err(e),
-            Ok(Line::Eof) => {
-                self.done = true;
-                return None;
-            }
-            Ok(Line::Complete) => self.parse_frame(&at),
-            Ok(Line::TooLong { terminated }) => {
-                self.done = !terminated;
-                Err(self.too_long(at, terminated))
-            }
-            Ok(Line::Unterminated) => {
-                self.done = true;
-                self.parse_frame(&at).map_err(|_| self.torn(at))
-            }
-        };
-        Some(result)
     }
 }
 
@@ -354,6 +392,12 @@ fn strip_location(e: &serde_json::Error) -> String {
     let text = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
+}
+
+#[derive(Deserialize)]
+struct DroppedLine {
+    dropped: Option<u64>,
+    offset_ns: Option<u64>,
 }
 
 #[derive(Deserialize)]

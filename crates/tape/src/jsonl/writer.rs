@@ -96,6 +96,19 @@ impl<W: Write> JsonlWriter<W> {
         self.write_line()
     }
 
+    /// Writes a marker line `{"dropped":N,"offset_ns":T}`: `count` frames were dropped by
+    /// the recorder at `offset_ns`.
+    pub fn write_dropped(&mut self, count: u64, offset_ns: u64) -> Result<()> {
+        if !self.header_written {
+            return Err(Error::WriterOrder("a marker cannot come before the header"));
+        }
+        self.line.clear();
+        self.line.extend_from_slice(
+            format!("{{\"dropped\":{count},\"offset_ns\":{offset_ns}}}").as_bytes(),
+        );
+        self.write_line()
+    }
+
     /// Writes everything buffered to the underlying writer and flushes it.
     pub fn flush(&mut self) -> Result<()> {
         self.inner.flush().map_err(|e| self.io_error(e))
