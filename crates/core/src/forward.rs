@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use shadowcat_mcp::{Effect, Era, Message, Peer, RequestId, Session, SessionConfig, SessionStats};
 use shadowcat_raw_transport::ChildExit;
-use shadowcat_transport::{Connection, FrameWriter, Received, TransportKind, Upstream};
+use shadowcat_transport::{Connection, Frame, FrameWriter, Received, TransportKind, Upstream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -240,6 +240,20 @@ pub(crate) struct Parsed {
 /// Parses a received frame; bad input is answered through `reply` and yields `None`.
 fn parse(from: Peer, item: Received, reply: &mpsc::Sender<Bytes>) -> Option<Parsed> {
     let (error, line) = match item {
+        Ok(Frame {
+            parsed: Some(message),
+            related,
+            headers,
+            ..
+        }) => {
+            return Some(Parsed {
+                message: *message,
+                related,
+                headers,
+                era: None,
+                request_method: None,
+            });
+        }
         Ok(frame) => match Message::parse(frame.bytes) {
             Ok(message) => {
                 return Some(Parsed {

@@ -8,7 +8,7 @@ use shadowcat_raw_transport::ChildProcess;
 use crate::Result;
 
 /// One message's bytes as they arrived, with where they came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Frame {
     /// The message bytes, without framing (no line ending).
@@ -25,6 +25,9 @@ pub struct Frame {
     /// 2026-07-28 `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` request headers), on HTTP
     /// transports; `None` elsewhere.
     pub headers: Option<Box<http::HeaderMap>>,
+    /// The message already parsed from `bytes`, when the transport had to parse it anyway
+    /// (HTTP reads a POST body to route it), so the pipeline does not parse it twice.
+    pub parsed: Option<Box<Message>>,
 }
 
 impl Frame {
@@ -36,6 +39,16 @@ impl Frame {
             offset: None,
             related: None,
             headers: None,
+            parsed: None,
+        }
+    }
+
+    /// A frame of a message the transport has already parsed.
+    pub fn parsed(message: Message) -> Self {
+        Self {
+            bytes: message.as_bytes().clone(),
+            parsed: Some(Box::new(message)),
+            ..Self::new(Bytes::new())
         }
     }
 }

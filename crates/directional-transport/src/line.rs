@@ -32,6 +32,7 @@ fn frame(line: Line) -> Frame {
         offset: Some(line.offset),
         related: None,
         headers: None,
+        parsed: None,
     }
 }
 

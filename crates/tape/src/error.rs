@@ -113,3 +113,16 @@ impl Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Opens the tape file at `path` for buffered reading; its display name comes along, and an
+/// error names it.
+pub(crate) fn open_tape_file(
+    path: &std::path::Path,
+) -> Result<(std::io::BufReader<std::fs::File>, String)> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        context: format!("opening {name}"),
+        source,
+    })?;
+    Ok((std::io::BufReader::with_capacity(64 * 1024, file), name))
+}

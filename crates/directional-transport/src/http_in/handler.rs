@@ -268,12 +268,12 @@ impl HttpHandler {
             .iter()
             .filter(|m| m.is_request())
             .collect();
-        let frame = Frame {
-            headers: pass_through(headers),
-            ..Frame::new(message.as_bytes().clone())
-        };
         if requests.is_empty() {
             // Notifications and responses: accepted, nothing comes back on this POST.
+            let frame = Frame {
+                headers: pass_through(headers),
+                ..Frame::parsed(message)
+            };
             if !session.push(frame).await {
                 return unknown_session();
             }
@@ -284,6 +284,7 @@ impl HttpHandler {
             .or_else(|| initialize_version(&message));
         let prime = version.is_some_and(|v| v >= ProtocolVersion::V2025_11_25);
         let method = requests[0].method().unwrap_or("").to_owned();
+        let first_id = requests[0].id().cloned();
         let (route, mut rx) = match session.register_post(&requests, &method, prime) {
             Ok(pair) => pair,
             Err(RegisterError::Closed) => return unknown_session(),
@@ -297,6 +298,11 @@ impl HttpHandler {
                     Some(&id),
                 );
             }
+        };
+        // Parsed once here, the message goes to the pipeline as it is.
+        let frame = Frame {
+            headers: pass_through(headers),
+            ..Frame::parsed(message)
         };
         let mut guard = StreamGuard {
             session: session.clone(),
@@ -314,7 +320,7 @@ impl HttpHandler {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::CONNECTION_CLOSED,
                 "the session ended before the server answered",
-                requests[0].id(),
+                first_id.as_ref(),
             );
         };
         match first {

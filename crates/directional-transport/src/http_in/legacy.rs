@@ -105,7 +105,7 @@ pub(super) async fn post(
             );
         }
     };
-    if !session.push(Frame::new(message.into_bytes())).await {
+    if !session.push(Frame::parsed(message)).await {
         return unknown_session();
     }
     status_response(StatusCode::ACCEPTED, "Accepted")

@@ -71,13 +71,8 @@ enum Line {
 impl JsonlReader<BufReader<File>> {
     /// Opens the tape at `path` and reads its header; errors name the path.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let file = File::open(path).map_err(|source| Error::Io {
-            context: format!("opening {name}"),
-            source,
-        })?;
-        Self::named(BufReader::with_capacity(64 * 1024, file), name)
+        let (file, name) = crate::error::open_tape_file(path.as_ref())?;
+        Self::named(file, name)
     }
 }
 
