@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use shadowcat_interceptor::{
     Decision, Direction, HeldInfo, HeldMessages, InterceptContext, InterceptorChain, Outcome,
-    TransportFault,
+    TransportFault, called_tool,
 };
 use shadowcat_mcp::{Message, Peer, RequestId};
 use shadowcat_transport::{FrameWriter, StreamFault};
@@ -59,8 +59,9 @@ pub(crate) enum Deferred {
 }
 
 /// Tool names of `tools/call` requests in flight, by request id, so an interceptor sees
-/// which tool a response answers. Shared by both directions of a connection.
-pub(crate) type ToolNames = Arc<Mutex<HashMap<RequestId, String>>>;
+/// which tool a response answers. Shared by both directions of a connection; ids are
+/// hashed with a fast seeded hash (two lookups per tool call).
+pub(crate) type ToolNames = Arc<Mutex<HashMap<RequestId, String, foldhash::fast::RandomState>>>;
 
 /// One direction's interception state.
 pub(crate) struct Hooks {
@@ -87,16 +88,6 @@ pub(crate) enum Next {
     Continue,
     /// End the connection (a session expiry on a transport without sessions).
     Close,
-}
-
-fn tool_name(msg: &Message) -> Option<String> {
-    if msg.method() != Some("tools/call") {
-        return None;
-    }
-    // Members are kept as raw text: only `name` is read into a value.
-    let params: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
-        serde_json::from_str(msg.params()?).ok()?;
-    serde_json::from_str(params.get("name")?.get()).ok()
 }
 
 impl Hooks {
@@ -154,25 +145,34 @@ impl Hooks {
         shared: &Shared,
     ) -> Next {
         let msg = &parsed.message;
-        let tool = match (self.from, msg.id()) {
-            (Peer::Client, Some(id)) if msg.is_request() => {
-                let name = tool_name(msg);
-                if let Some(name) = &name {
+        // Read once, for the chain and for the answer to come.
+        let called = match self.from {
+            Peer::Client => called_tool(msg),
+            Peer::Server => None,
+        };
+        let answered = match (self.from, msg.id()) {
+            (Peer::Client, Some(id)) => {
+                if let Some(name) = &called {
                     self.tools
                         .lock()
                         .expect("never poisoned")
-                        .insert(id.clone(), name.clone());
+                        .insert(id.clone(), name.to_string());
                 }
-                name
+                None
             }
             (Peer::Server, Some(id)) if msg.is_response() => {
                 self.tools.lock().expect("never poisoned").remove(id)
             }
             _ => None,
         };
+        let tool = called.as_deref();
         let ctx = InterceptContext::new(&self.session, self.direction, self.transport, msg)
             .with_era(parsed.era)
-            .with_request(parsed.request_method.as_deref(), tool.as_deref());
+            .with_request(
+                parsed.request_method.as_deref(),
+                answered.as_deref().or(tool),
+            )
+            .with_tool(tool);
         let outcome = self.interception.chain.run(&ctx).await;
         let next = self.carry_out(parsed, outcome, writer, reply, shared);
         self.release_stash_after_one(writer);

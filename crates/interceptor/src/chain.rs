@@ -46,6 +46,9 @@ pub struct InterceptContext<'a> {
     pub request_method: Option<&'a str>,
     /// For a response to `tools/call`: the tool that was called, when known.
     pub request_tool: Option<&'a str>,
+    /// For a `tools/call` request: the tool it calls, when the caller has read it already
+    /// (with [`called_tool`](crate::called_tool)); rules read it themselves otherwise.
+    pub tool: Option<&'a str>,
 }
 
 impl<'a> InterceptContext<'a> {
@@ -64,6 +67,7 @@ impl<'a> InterceptContext<'a> {
             message,
             request_method: None,
             request_tool: None,
+            tool: None,
         }
     }
 
@@ -77,6 +81,13 @@ impl<'a> InterceptContext<'a> {
     pub fn with_request(mut self, method: Option<&'a str>, tool: Option<&'a str>) -> Self {
         self.request_method = method;
         self.request_tool = tool;
+        self
+    }
+
+    /// The same context with the tool of a `tools/call` request set, as
+    /// [`called_tool`](crate::called_tool) reads it from the message.
+    pub fn with_tool(mut self, tool: Option<&'a str>) -> Self {
+        self.tool = tool;
         self
     }
 }
@@ -146,6 +157,17 @@ pub trait Interceptor: Send + Sync {
         0
     }
 
+    /// A decision that needs no waiting, in either direction. When it returns `Some`, the
+    /// chain takes that outcome and does not call [`Interceptor::on_client_message`] or
+    /// [`Interceptor::on_server_message`]; `None` (the default) hands the message to them.
+    ///
+    /// An interceptor that always decides at once (the rule set does) implements this to
+    /// spare every message an allocated future.
+    fn decide_now(&self, ctx: &InterceptContext<'_>) -> Option<Outcome> {
+        let _ = ctx;
+        None
+    }
+
     /// A message from the client to the server.
     async fn on_client_message(&self, ctx: &InterceptContext<'_>) -> Outcome {
         let _ = ctx;
@@ -166,8 +188,15 @@ pub struct InterceptorStats {
     pub calls: AtomicU64,
     /// Messages for which it returned something other than [`Outcome::Forward`].
     pub actions: AtomicU64,
-    /// Time spent in it, in nanoseconds.
+    /// Time spent in it, in nanoseconds: an estimate, from one call in
+    /// [`InterceptorStats::TIMED_ONE_IN`] timed and counted that many times.
     pub nanos: AtomicU64,
+}
+
+impl InterceptorStats {
+    /// One call in this many is timed (reading the clock on every message costs more than
+    /// a cheap interceptor itself).
+    pub const TIMED_ONE_IN: u64 = 64;
 }
 
 struct Entry {
@@ -232,21 +261,32 @@ impl InterceptorChain {
     pub async fn run(&self, ctx: &InterceptContext<'_>) -> Outcome {
         let mut replaced: Option<Message> = None;
         for entry in &self.entries {
-            let current = replaced.as_ref().unwrap_or(ctx.message);
-            let here = InterceptContext {
-                message: current,
-                ..*ctx
-            };
-            let started = Instant::now();
-            let outcome = match ctx.direction {
-                Direction::ClientToServer => entry.interceptor.on_client_message(&here).await,
-                Direction::ServerToClient => entry.interceptor.on_server_message(&here).await,
+            let here = match &replaced {
+                // The tool read from the original message may not be the replacement's.
+                Some(message) => InterceptContext {
+                    message,
+                    tool: None,
+                    ..*ctx
+                },
+                None => *ctx,
             };
             let stats = &entry.stats;
-            stats.calls.fetch_add(1, Relaxed);
-            stats
-                .nanos
-                .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+            let nth = stats.calls.fetch_add(1, Relaxed);
+            let started = (nth % InterceptorStats::TIMED_ONE_IN == 0).then(Instant::now);
+            let outcome = match entry.interceptor.decide_now(&here) {
+                Some(outcome) => outcome,
+                None => match ctx.direction {
+                    Direction::ClientToServer => entry.interceptor.on_client_message(&here).await,
+                    Direction::ServerToClient => entry.interceptor.on_server_message(&here).await,
+                },
+            };
+            if let Some(started) = started {
+                let nanos = started.elapsed().as_nanos() as u64;
+                stats.nanos.fetch_add(
+                    nanos.saturating_mul(InterceptorStats::TIMED_ONE_IN),
+                    Relaxed,
+                );
+            }
             match outcome {
                 Outcome::Forward => {}
                 Outcome::Replace(message) => {
@@ -280,6 +320,58 @@ mod tests {
         async fn on_client_message(&self, _ctx: &InterceptContext<'_>) -> Outcome {
             self.2.clone()
         }
+    }
+
+    /// Decides at once with its first outcome; its hooks would give the second.
+    struct Now(Option<Outcome>, Outcome);
+
+    #[async_trait]
+    impl Interceptor for Now {
+        fn name(&self) -> &str {
+            "now"
+        }
+        fn decide_now(&self, ctx: &InterceptContext<'_>) -> Option<Outcome> {
+            // A replaced message comes without the tool read from the original.
+            assert!(ctx.tool.is_none() || ctx.message.method() == Some("tools/call"));
+            self.0.clone()
+        }
+        async fn on_client_message(&self, _ctx: &InterceptContext<'_>) -> Outcome {
+            self.1.clone()
+        }
+        async fn on_server_message(&self, _ctx: &InterceptContext<'_>) -> Outcome {
+            self.1.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_decision_made_at_once_is_taken_without_the_hooks() {
+        let msg = ping();
+        let ctx = InterceptContext::new("s", Direction::ClientToServer, "stdio", &msg);
+        let mut chain = InterceptorChain::new();
+        chain.add(Arc::new(Now(Some(Outcome::Drop), Outcome::Forward)));
+        assert_eq!(chain.run(&ctx).await, Outcome::Drop);
+        let mut chain = InterceptorChain::new();
+        chain.add(Arc::new(Now(None, Outcome::Duplicate)));
+        assert_eq!(chain.run(&ctx).await, Outcome::Duplicate);
+        let back = InterceptContext::new("s", Direction::ServerToClient, "stdio", &msg);
+        assert_eq!(chain.run(&back).await, Outcome::Duplicate);
+        // One call in TIMED_ONE_IN is timed, the first among them.
+        let stats = chain.stats();
+        assert_eq!(stats[0].1.calls.load(Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_replaced_message_is_seen_without_the_original_tool() {
+        let call = Message::parse(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}"#,
+        )
+        .unwrap();
+        let mut chain = InterceptorChain::new();
+        chain.add(Arc::new(Fixed("replace", 1, Outcome::Replace(ping()))));
+        chain.add(Arc::new(Now(Some(Outcome::Forward), Outcome::Drop)));
+        let ctx = InterceptContext::new("s", Direction::ClientToServer, "stdio", &call)
+            .with_tool(Some("a"));
+        assert_eq!(chain.run(&ctx).await, Outcome::Replace(ping()));
     }
 
     fn ping() -> Message {

@@ -26,6 +26,7 @@ pub use held::{
 };
 pub use rules::{
     DEFAULT_POLL_INTERVAL, Evaluation, FiredRule, FrameReport, RuleCount, RuleFormat, RuleSet,
-    RuleStats, RuleSummary, RulesInterceptor, RulesReport, RulesWatcher, describe_outcome,
-    test_rules,
+    RuleStats, RuleSummary, RulesInterceptor, RulesReport, RulesWatcher, called_tool,
+    describe_outcome, test_rules,
 };
+pub use rules::{Glob, MessageMatch, PossibleMatch, PreparedMessage, ValueCondition};

@@ -175,6 +175,13 @@ fn modify_and_delay_go_on_to_later_rules_which_see_the_change() {
     let eval = r.evaluate_traced(&InterceptContext::new("s", C2S, "stdio", &msg(CALL)));
     assert_eq!(eval.matched, ["rename-tool", "forecast", "stop"]);
     assert_eq!(eval.decided_by.as_deref(), Some("stop"));
+    // The same when the pipeline read the tool already: later rules see the new one.
+    let call = msg(CALL);
+    let given = InterceptContext::new("s", C2S, "stdio", &call).with_tool(Some("get_weather"));
+    assert_eq!(
+        r.evaluate_traced(&given).matched,
+        ["rename-tool", "forecast", "stop"]
+    );
     assert_eq!(run(&r, C2S, LIST), Outcome::Drop);
 }
 

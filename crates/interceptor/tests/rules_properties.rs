@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use shadowcat_interceptor::{Direction, InterceptContext, Outcome, RuleSet};
+use shadowcat_interceptor::{Direction, InterceptContext, Outcome, RuleSet, called_tool};
 use shadowcat_mcp::Message;
 
 /// A message and what the pipeline knows about it.
@@ -335,11 +335,15 @@ fn evaluate(rules: &RuleSet, c: &Case) -> (Vec<String>, Outcome) {
     let msg = Message::parse(serde_json::to_vec(&c.value).unwrap()).unwrap();
     let ctx = InterceptContext::new(c.session, c.direction, c.transport, &msg)
         .with_request(c.request_method, c.request_tool);
-    let ids = rules
+    let ids: Vec<String> = rules
         .matching_rules(&ctx)
         .into_iter()
         .map(str::to_owned)
         .collect();
+    // The tool read by the caller, as the pipeline passes it, changes nothing.
+    let tool = called_tool(&msg);
+    let given = ctx.with_tool(tool.as_deref());
+    assert_eq!(rules.matching_rules(&given), ids, "with the tool given");
     (ids, rules.evaluate(&ctx))
 }
 

@@ -4,17 +4,54 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 /// Short text stored inline (no allocation) when it fits, which ids and method names
-/// almost always do.
+/// almost always do; the methods MCP defines are not copied at all.
 #[derive(Clone)]
 pub(crate) enum SmallText {
+    /// One of [`KNOWN`]: read back without checking its UTF-8 again.
+    Known(&'static str),
     Inline(u8, [u8; SmallText::INLINE]),
     Heap(Box<str>),
 }
+
+/// The methods of MCP, which most messages name.
+const KNOWN: &[&str] = &[
+    "tools/call",
+    "tools/list",
+    "initialize",
+    "ping",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/message",
+    "notifications/resources/updated",
+    "notifications/resources/list_changed",
+    "notifications/tools/list_changed",
+    "notifications/prompts/list_changed",
+    "notifications/roots/list_changed",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "sampling/createMessage",
+    "roots/list",
+    "elicitation/create",
+];
 
 impl SmallText {
     const INLINE: usize = 30;
 
     pub(crate) fn new(s: &str) -> Self {
+        // Numbers (most ids) are never looked up.
+        if s.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+            && let Some(known) = KNOWN.iter().find(|k| **k == s)
+        {
+            return Self::Known(known);
+        }
         if s.len() <= Self::INLINE {
             let mut buf = [0; Self::INLINE];
             buf[..s.len()].copy_from_slice(s.as_bytes());
@@ -26,6 +63,7 @@ impl SmallText {
 
     fn as_bytes(&self) -> &[u8] {
         match self {
+            Self::Known(s) => s.as_bytes(),
             Self::Inline(len, buf) => &buf[..usize::from(*len)],
             Self::Heap(s) => s.as_bytes(),
         }
@@ -33,6 +71,7 @@ impl SmallText {
 
     pub(crate) fn as_str(&self) -> &str {
         match self {
+            Self::Known(s) => s,
             Self::Inline(..) => {
                 std::str::from_utf8(self.as_bytes()).expect("inline text is copied from a str")
             }
@@ -218,6 +257,26 @@ mod tests {
             assert_eq!(id.to_json(), text);
             assert_eq!(RequestId::from_valid_json(text), Some(id));
         }
+    }
+
+    #[test]
+    fn known_methods_are_not_copied_and_compare_as_text() {
+        use std::hash::BuildHasher;
+        let known = SmallText::new("tools/call");
+        assert!(matches!(known, SmallText::Known(_)));
+        assert_eq!(known.as_str(), "tools/call");
+        let other = SmallText::new("tools/calls");
+        assert!(matches!(other, SmallText::Inline(..)));
+        assert_eq!(other.as_str(), "tools/calls");
+        let mut buf = [0; SmallText::INLINE];
+        buf[..10].copy_from_slice(b"tools/call");
+        let inline = SmallText::Inline(10, buf);
+        assert_eq!(known, inline);
+        assert_eq!(known.cmp(&inline), std::cmp::Ordering::Equal);
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(&known), state.hash_one(&inline));
+        assert_eq!(RequestId::string("ping").as_str(), "ping");
+        assert!(RequestId::string("ping").is_string());
     }
 
     #[test]

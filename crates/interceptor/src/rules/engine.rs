@@ -96,12 +96,12 @@ impl RuleSet {
     /// The ids of the enabled rules whose `match` holds for the message, in running order;
     /// no action runs and no counter moves.
     pub fn matching_rules(&self, ctx: &InterceptContext<'_>) -> Vec<&str> {
-        let subject = Subject::new(ctx);
-        let (proven, candidates) = self.index.candidates(&subject, 0);
-        candidates
-            .map(|i| &self.rules[i])
-            .filter(|r| r.matcher.matches_with(&subject, proven))
-            .map(|r| r.id.as_str())
+        let subject = Subject::with_paths(ctx, &self.paths);
+        let plan = self.plans.get(&self.rules, &self.index, &subject);
+        plan.iter()
+            .map(|step| (step, &self.rules[step.rule]))
+            .filter(|(step, r)| !step.check || r.matcher.matches_late(&subject))
+            .map(|(_, r)| r.id.as_str())
             .collect()
     }
 
@@ -111,9 +111,16 @@ impl RuleSet {
         let mut next = 0;
         loop {
             let step = {
-                let message = owned.as_ref().unwrap_or(ctx.message);
-                let here = InterceptContext { message, ..*ctx };
-                let subject = Subject::new(&here);
+                let here = match &owned {
+                    // The tool read from the original message may not be the modified one's.
+                    Some(message) => InterceptContext {
+                        message,
+                        tool: None,
+                        ..*ctx
+                    },
+                    None => *ctx,
+                };
+                let subject = Subject::with_paths(&here, &self.paths);
                 self.scan(&subject, &mut next, &mut delay, trace.as_deref_mut())
             };
             match step {
@@ -138,21 +145,31 @@ impl RuleSet {
         delay: &mut Duration,
         mut trace: Option<&mut Trace>,
     ) -> Step {
-        let (proven, candidates) = self.index.candidates(s, *next);
-        for i in candidates {
-            *next = i + 1;
-            let rule = &self.rules[i];
-            if !rule.matcher.matches_with(s, proven) {
+        let plan = self.plans.get(&self.rules, &self.index, s);
+        let from = *next;
+        for step in plan.iter().filter(|step| step.rule >= from) {
+            *next = step.rule + 1;
+            let rule = &self.rules[step.rule];
+            if step.check && !rule.matcher.matches_late(s) {
                 continue;
             }
-            // Rules that only continue or forward take no time worth a clock reading.
-            let started = rule.timed.then(Instant::now);
             let counters = &rule.counters;
             counters.matches.fetch_add(1, Relaxed);
             if let Some(t) = trace.as_deref_mut() {
                 t.matched.push(rule.id.clone());
             }
-            let applied = self.apply(rule, s);
+            if rule.only_continues {
+                // Every action fires and none does anything.
+                counters.actions.fetch_add(1, Relaxed);
+                if let Some(t) = trace.as_deref_mut() {
+                    let names = rule.actions.iter().map(|a| a.kind.name()).collect();
+                    t.fired.push((rule.id.clone(), names));
+                }
+                continue;
+            }
+            // Rules that only continue or forward take no time worth a clock reading.
+            let started = rule.timed.then(Instant::now);
+            let applied = self.apply(rule, s, trace.is_some());
             if let Some(started) = started {
                 counters
                     .nanos
@@ -219,10 +236,12 @@ impl RuleSet {
         sample_delay(spec, &mut rng, nth)
     }
 
-    /// Carries out a matching rule's actions; `None` when none fired.
-    fn apply(&self, rule: &Rule, s: &Subject<'_, '_>) -> Option<Applied> {
+    /// Carries out a matching rule's actions; `None` when none fired. The names of those
+    /// that fired are kept when `names`.
+    fn apply(&self, rule: &Rule, s: &Subject<'_, '_>, names: bool) -> Option<Applied> {
         let ctx = s.ctx;
         let mut fired = Vec::new();
+        let mut any_fired = false;
         let mut delay = Duration::ZERO;
         let mut value: Option<Value> = None;
         let mut terminal = None;
@@ -262,9 +281,12 @@ impl RuleSet {
                     }
                 }
             }
-            fired.push(action.kind.name());
+            any_fired = true;
+            if names {
+                fired.push(action.kind.name());
+            }
         }
-        if fired.is_empty() {
+        if !any_fired {
             return None;
         }
         let modified = match terminal {

@@ -1,8 +1,9 @@
 //! The rule set as an [`Interceptor`], with its rules swappable at run time.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 
 use super::ruleset::{RuleSet, RuleStats};
@@ -15,7 +16,10 @@ use crate::{Error, InterceptContext, Interceptor, Outcome};
 /// under the rule set that was current when it arrived.
 #[derive(Debug)]
 pub struct RulesInterceptor {
-    rules: RwLock<Arc<RuleSet>>,
+    /// Read without a lock by every message; replaced whole.
+    rules: ArcSwap<RuleSet>,
+    /// Taken by replacements, so that none loses another's counters.
+    replacing: Mutex<()>,
     priority: i32,
 }
 
@@ -30,7 +34,8 @@ impl RulesInterceptor {
             rules.seed()
         );
         Self {
-            rules: RwLock::new(Arc::new(rules)),
+            rules: ArcSwap::from_pointee(rules),
+            replacing: Mutex::new(()),
             priority: 0,
         }
     }
@@ -43,15 +48,15 @@ impl RulesInterceptor {
 
     /// The rules in force now.
     pub fn rules(&self) -> Arc<RuleSet> {
-        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.rules.load_full()
     }
 
     /// Puts `rules` in force for the messages that arrive from now on. Rules whose id is
     /// in both sets keep their counters.
     pub fn replace(&self, mut rules: RuleSet) {
-        let mut current = self.rules.write().unwrap_or_else(|e| e.into_inner());
-        rules.carry_stats_from(&current);
-        *current = Arc::new(rules);
+        let _replacing = self.replacing.lock().unwrap_or_else(|e| e.into_inner());
+        rules.carry_stats_from(&self.rules.load());
+        self.rules.store(Arc::new(rules));
     }
 
     /// Loads and checks `path` and, when it is valid, puts it in force; returns the number
@@ -69,7 +74,7 @@ impl RulesInterceptor {
     }
 
     fn run(&self, ctx: &InterceptContext<'_>) -> Outcome {
-        let rules = self.rules();
+        let rules = self.rules.load();
         if rules.is_empty() {
             return Outcome::Forward;
         }
@@ -85,6 +90,10 @@ impl Interceptor for RulesInterceptor {
 
     fn priority(&self) -> i32 {
         self.priority
+    }
+
+    fn decide_now(&self, ctx: &InterceptContext<'_>) -> Option<Outcome> {
+        Some(self.run(ctx))
     }
 
     async fn on_client_message(&self, ctx: &InterceptContext<'_>) -> Outcome {

@@ -6,9 +6,11 @@ use std::cell::OnceCell;
 use serde_json::Value;
 use shadowcat_mcp::MessageKind;
 
-use super::de::Step;
+use super::de::{Step, TextMatch};
+use super::fields::{self, Fields, Paths, Slot};
 use super::model::{DirectionSpec, JsonCondition, KindSpec, MatchSpec};
 use super::node::{Node, partial_match_node};
+use super::raw::{self, called_tool};
 use crate::{Direction, InterceptContext};
 
 /// One message being evaluated, with what is read from it on demand (at most once).
@@ -18,6 +20,9 @@ pub(crate) struct Subject<'c, 'a> {
     pub(crate) method: Option<&'a str>,
     /// The message's kind, read once.
     pub(crate) kind: MessageKind,
+    /// The simple paths of the rule set, when the rules were compiled with them.
+    paths: Option<&'c Paths>,
+    fields: OnceCell<Fields<'a>>,
     value: OnceCell<Option<Value>>,
     node: OnceCell<Option<Node<'a>>>,
     tool: OnceCell<Option<Cow<'a, str>>>,
@@ -29,9 +34,20 @@ impl<'c, 'a> Subject<'c, 'a> {
             ctx,
             method: ctx.message.method(),
             kind: ctx.message.kind(),
+            paths: None,
+            fields: OnceCell::new(),
             value: OnceCell::new(),
             node: OnceCell::new(),
             tool: OnceCell::new(),
+        }
+    }
+
+    /// A subject for rules whose simple paths are in `paths`: their conditions read those
+    /// values where they lie in the message's text.
+    pub(crate) fn with_paths(ctx: &'c InterceptContext<'a>, paths: &'c Paths) -> Self {
+        Self {
+            paths: Some(paths),
+            ..Self::new(ctx)
         }
     }
 
@@ -54,25 +70,27 @@ impl<'c, 'a> Subject<'c, 'a> {
         self.node.get_or_init(|| Node::parse(bytes)).as_ref()
     }
 
+    /// Where the rule set's simple paths lie in the message, read in one pass the first
+    /// time it is asked for; `None` without paths, or when the message holds something
+    /// unusual (then the [`Node`] tree decides).
+    fn fields(&self) -> Option<(&Paths, &Fields<'a>)> {
+        let paths = self.paths?;
+        let message: &'a shadowcat_mcp::Message = self.ctx.message;
+        let fields = self.fields.get_or_init(|| paths.read(message));
+        fields.plain.then_some((paths, fields))
+    }
+
     /// The tool: `params.name` of a `tools/call` request, or the tool of the request a
     /// response answers.
     pub(crate) fn tool(&self) -> Option<&str> {
-        let msg: &'a shadowcat_mcp::Message = self.ctx.message;
         match self.kind {
-            MessageKind::Request if self.method == Some("tools/call") => self
-                .tool
-                .get_or_init(|| {
-                    #[derive(serde::Deserialize)]
-                    struct Name<'t> {
-                        #[serde(borrow)]
-                        name: Cow<'t, str>,
-                    }
-                    let params = msg.params()?;
-                    serde_json::from_str::<Name<'a>>(params)
-                        .ok()
-                        .map(|n| n.name)
-                })
-                .as_deref(),
+            MessageKind::Request if self.method == Some("tools/call") => match self.ctx.tool {
+                Some(tool) => Some(tool),
+                None => {
+                    let msg: &'a shadowcat_mcp::Message = self.ctx.message;
+                    self.tool.get_or_init(|| called_tool(msg)).as_deref()
+                }
+            },
             MessageKind::Response | MessageKind::Error => self.ctx.request_tool,
             _ => None,
         }
@@ -100,6 +118,47 @@ pub(crate) struct Proven {
     pub(crate) transport: bool,
 }
 
+/// A match decided as far as some of the message's fields allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Early {
+    /// It cannot hold.
+    No,
+    /// It depends on the session or the payload.
+    Maybe,
+    /// It holds, whatever the session and payload.
+    Yes,
+}
+
+impl Early {
+    fn and(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::No, _) | (_, Self::No) => Self::No,
+            (Self::Yes, Self::Yes) => Self::Yes,
+            _ => Self::Maybe,
+        }
+    }
+
+    fn or(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Yes, _) | (_, Self::Yes) => Self::Yes,
+            (Self::No, Self::No) => Self::No,
+            _ => Self::Maybe,
+        }
+    }
+
+    fn not(self) -> Self {
+        match self {
+            Self::No => Self::Yes,
+            Self::Maybe => Self::Maybe,
+            Self::Yes => Self::No,
+        }
+    }
+}
+
+fn text_holds(m: &TextMatch, text: Option<&str>) -> bool {
+    text.is_some_and(|t| m.is_match(t))
+}
+
 impl MatchSpec {
     /// Whether every condition holds for the message. Cheap tests come first, so a rule
     /// that does not apply is usually rejected without reading the message's payload.
@@ -109,6 +168,12 @@ impl MatchSpec {
 
     /// [`MatchSpec::matches`], skipping the own tests `proven` says hold.
     pub(crate) fn matches_with(&self, s: &Subject<'_, '_>, proven: Proven) -> bool {
+        self.early_tests_hold(s, proven) && self.matches_late(s)
+    }
+
+    /// Whether its own tests of the fields an [`Early`] decision knows hold: direction,
+    /// kind, method, request method, transport and tool.
+    fn early_tests_hold(&self, s: &Subject<'_, '_>, proven: Proven) -> bool {
         let ctx = s.ctx;
         if !proven.shape
             && let Some(d) = self.direction
@@ -134,18 +199,13 @@ impl MatchSpec {
         }
         if !proven.method
             && let Some(m) = &self.method
-            && !s.method.is_some_and(|x| m.is_match(x))
+            && !text_holds(m, s.method)
         {
             return false;
         }
         if !proven.request_method
             && let Some(m) = &self.request_method
-            && !(s.is_response() && ctx.request_method.is_some_and(|x| m.is_match(x)))
-        {
-            return false;
-        }
-        if let Some(m) = &self.session
-            && !m.is_match(ctx.session)
+            && !(s.is_response() && text_holds(m, ctx.request_method))
         {
             return false;
         }
@@ -156,20 +216,44 @@ impl MatchSpec {
             return false;
         }
         if let Some(m) = &self.tool
-            && !s.tool().is_some_and(|x| m.is_match(x))
+            && !text_holds(m, s.tool())
+        {
+            return false;
+        }
+        true
+    }
+
+    /// Whether the rest holds (session, `params`, `json`, `all`, `any`, `not`), when its
+    /// own tests of the fields [`MatchSpec::early`] knows are known to hold.
+    pub(crate) fn matches_late(&self, s: &Subject<'_, '_>) -> bool {
+        let ctx = s.ctx;
+        if let Some(m) = &self.session
+            && !m.is_match(ctx.session)
         {
             return false;
         }
         if let Some(p) = &self.params {
-            let actual = s.node().and_then(|v| v.member("params"));
-            if !actual.is_some_and(|a| partial_match_node(p, a)) {
+            let holds = match (self.params_node, s.fields()) {
+                (Some(node), Some((paths, fields))) => {
+                    fields::partial_match_raw(p, paths, fields, node)
+                }
+                _ => s
+                    .node()
+                    .and_then(|v| v.member("params"))
+                    .is_some_and(|a| partial_match_node(p, a)),
+            };
+            if !holds {
                 return false;
             }
         }
-        if let Some(conds) = &self.json
-            && (s.node().is_none() || !conds.0.iter().all(|c| c.holds_for(s)))
-        {
-            return false;
+        if let Some(conds) = &self.json {
+            let holds = match s.fields() {
+                Some(read) => conds.0.iter().all(|c| c.holds_in(s, read)),
+                None => s.node().is_some() && conds.0.iter().all(|c| c.holds_for(s)),
+            };
+            if !holds {
+                return false;
+            }
         }
         if let Some(all) = &self.all
             && !all.iter().all(|m| m.matches(s))
@@ -188,9 +272,76 @@ impl MatchSpec {
         }
         true
     }
+
+    /// Whether it holds, as far as the message's direction, kind, method, request method,
+    /// transport and tool decide it; [`Early::Maybe`] when the session or the payload
+    /// must be looked at too.
+    pub(crate) fn early(&self, s: &Subject<'_, '_>) -> Early {
+        if !self.early_tests_hold(s, Proven::default()) {
+            return Early::No;
+        }
+        let mut out = if self.session.is_some() || self.params.is_some() || self.json.is_some() {
+            Early::Maybe
+        } else {
+            Early::Yes
+        };
+        if let Some(all) = &self.all {
+            out = all.iter().fold(out, |acc, m| acc.and(m.early(s)));
+        }
+        if let Some(any) = &self.any {
+            let either = any.iter().fold(Early::No, |acc, m| acc.or(m.early(s)));
+            out = out.and(either);
+        }
+        if let Some(not) = &self.not {
+            out = out.and(not.early(s).not());
+        }
+        out
+    }
 }
 
 impl JsonCondition {
+    /// Whether the condition holds, reading a simple path's value where it lies in the
+    /// message's text (`read`: the rule set's paths, read from the message).
+    fn holds_in(&self, s: &Subject<'_, '_>, (_, fields): (&Paths, &Fields<'_>)) -> bool {
+        let Some(node) = self.node else {
+            return s.value().is_some_and(|v| self.holds(v));
+        };
+        let found = fields.get(node);
+        if !self.exists {
+            return found.is_none();
+        }
+        found.is_some_and(|slot| self.passes_slot(slot))
+    }
+
+    /// [`JsonCondition::passes`] on a value found in the message's text, without reading a
+    /// string into a `Value`.
+    fn passes_slot(&self, slot: Slot<'_>) -> bool {
+        let s = match slot {
+            Slot::Str(s) => std::borrow::Cow::Borrowed(s),
+            Slot::Raw(text) if text.first() == Some(&b'"') => match raw::string_value(text) {
+                Some(s) => s,
+                None => return false,
+            },
+            Slot::Raw(text) => {
+                return fields::to_value(text).is_some_and(|v| self.passes(&v));
+            }
+        };
+        if let Some(eq) = &self.equals
+            && !matches!(eq, Value::String(e) if *e == *s)
+        {
+            return false;
+        }
+        if let Some(re) = &self.regex
+            && !re.is_match(&s)
+        {
+            return false;
+        }
+        // A string is not a number.
+        [self.gt, self.gte, self.lt, self.lte]
+            .iter()
+            .all(Option::is_none)
+    }
+
     /// Whether the condition holds on the message: a simple path is followed in the
     /// message's [`Node`] tree, any other is queried on its [`Value`].
     fn holds_for(&self, s: &Subject<'_, '_>) -> bool {

@@ -148,6 +148,10 @@ pub(crate) struct MatchSpec {
     pub(crate) all: Option<Vec<MatchSpec>>,
     pub(crate) any: Option<Vec<MatchSpec>>,
     pub(crate) not: Option<Box<MatchSpec>>,
+    /// Where `params` lies in a rule set's [`Paths`](super::raw::Paths), once the rule is
+    /// in one.
+    #[serde(skip)]
+    pub(crate) params_node: Option<u32>,
 }
 
 /// `direction:` in a matcher.
@@ -182,6 +186,9 @@ pub(crate) struct JsonCondition {
     pub(crate) gte: Option<f64>,
     pub(crate) lt: Option<f64>,
     pub(crate) lte: Option<f64>,
+    /// Where a simple path lies in a rule set's [`Paths`](super::raw::Paths), once the rule
+    /// is in one.
+    pub(crate) node: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +229,7 @@ impl<'de> Deserialize<'de> for JsonCondition {
                     gte: r.gte,
                     lt: r.lt,
                     lte: r.lte,
+                    node: None,
                 })
             },
         )

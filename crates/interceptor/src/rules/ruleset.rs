@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::de::Step;
+use super::fields::{PathStep, Paths, add_pattern};
 use super::index::Index;
 use super::model::{ActionKind, ActionSpec, DelaySpec, MatchSpec};
 use super::parse::{RuleFormat, parse};
+use super::plan::Plans;
 use super::random::{SplitMix64, fresh_seed};
 use crate::{Error, RuleError};
 
@@ -34,6 +37,8 @@ pub(crate) struct Rule {
     /// Whether its actions are timed: all but `continue` and `forward`, which do nothing
     /// to time.
     pub(crate) timed: bool,
+    /// Whether its actions are all `continue`s that always fire: matching is all it does.
+    pub(crate) only_continues: bool,
     /// For back-off delays: how often the rule matched in each session.
     pub(crate) backoff: Option<Mutex<HashMap<String, u32>>>,
 }
@@ -100,6 +105,10 @@ pub struct RuleSet {
     pub(crate) rules: Vec<Rule>,
     /// Which rules can match which messages.
     pub(crate) index: Index,
+    /// The rules to try, by kind of message.
+    pub(crate) plans: Plans,
+    /// The simple paths the rules' conditions look at.
+    pub(crate) paths: Paths,
     pub(crate) seed: u64,
     pub(crate) rng: Mutex<SplitMix64>,
 }
@@ -137,8 +146,13 @@ impl RuleSet {
                     .actions
                     .iter()
                     .any(|a| !matches!(a.kind, ActionKind::Continue | ActionKind::Forward));
+                let only_continues = r
+                    .actions
+                    .iter()
+                    .all(|a| matches!(a.kind, ActionKind::Continue) && a.probability.is_none());
                 Rule {
                     timed,
+                    only_continues,
                     priority: r.priority.unwrap_or(i as i64),
                     id: r.id,
                     description: r.description,
@@ -167,8 +181,15 @@ impl RuleSet {
         // A stable sort: equal priorities keep file order.
         rules.sort_by_key(|r| r.priority);
         let seed = seed.unwrap_or_else(fresh_seed);
+        let mut paths = Paths::default();
+        for rule in &mut rules {
+            add_paths(&mut rule.matcher, &mut paths);
+        }
+        paths.finish();
         Self {
             index: Index::build(&rules),
+            plans: Plans::new(&rules),
+            paths,
             rules,
             seed,
             rng: Mutex::new(SplitMix64::new(seed)),
@@ -234,5 +255,32 @@ impl RuleSet {
                 b.lock().unwrap_or_else(|p| p.into_inner()).clear();
             }
         }
+    }
+}
+
+/// Adds the simple paths of `m`'s conditions and `params` pattern to `paths`, and notes
+/// where each lies.
+fn add_paths(m: &mut MatchSpec, paths: &mut Paths) {
+    if let Some(conds) = &mut m.json {
+        for c in &mut conds.0 {
+            c.node = c.path.steps.as_ref().map(|steps| {
+                steps.iter().fold(0, |node, step| {
+                    let step = match step {
+                        Step::Member(name) => PathStep::Member(name),
+                        Step::Index(i) => PathStep::Index(*i),
+                    };
+                    paths.add(node, step)
+                })
+            });
+        }
+    }
+    if let Some(pattern) = &m.params {
+        let node = paths.add(0, PathStep::Member("params"));
+        add_pattern(paths, node, pattern);
+        m.params_node = Some(node);
+    }
+    let children = m.all.iter_mut().chain(m.any.iter_mut()).flatten();
+    for c in children.chain(m.not.as_deref_mut()) {
+        add_paths(c, paths);
     }
 }
