@@ -175,6 +175,8 @@ pub struct Connection {
     pub kind: TransportKind,
     /// The proxy's id of the client session, on transports that have sessions (HTTP).
     pub session: Option<String>,
+    /// Who the session's requests come from, when a gateway authenticated them (HTTP).
+    pub grant: Option<crate::SessionGrant>,
 }
 
 impl std::fmt::Debug for Connection {

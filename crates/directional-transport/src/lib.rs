@@ -35,9 +35,13 @@ pub use frame::{
     TransportKind, Upstream,
 };
 pub use http_in::{
-    HttpHandler, HttpIncoming, HttpIncomingConfig, HttpObserver, NoObserver, SessionEnd,
+    AdmissionContext, Admitted, AnswerFilter, Grant, HttpHandler, HttpIncoming, HttpIncomingConfig,
+    HttpObserver, MessageAdmission, NoObserver, SessionEnd, SessionGrant,
 };
-pub use http_out::{HttpMode, HttpOutgoing, HttpOutgoingConfig};
+pub use http_out::{
+    ChallengeAction, HttpMode, HttpOutgoing, HttpOutgoingConfig, UpstreamAuthorizer,
+    UpstreamChallenge,
+};
 pub use line::{LineReader, LineWriter, WRITE_HIGH_WATER};
 pub use stdio::StdioIncoming;
 pub use subprocess::SubprocessOutgoing;

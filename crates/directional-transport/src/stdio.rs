@@ -39,6 +39,7 @@ impl Incoming for StdioIncoming {
             writer: Box::new(LineWriter::new(output)),
             kind: TransportKind::Stdio,
             session: None,
+            grant: None,
         }))
     }
 }

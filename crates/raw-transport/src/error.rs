@@ -45,6 +45,14 @@ pub enum Error {
         /// Why.
         source: rustls::Error,
     },
+    /// A PEM file (certificates, private key) could not be read or holds nothing usable.
+    #[error("{}: {message}", path.display())]
+    Pem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -1,5 +1,6 @@
 //! A pooled HTTP client: HTTP/1.1 and HTTP/2 (by ALPN) over plain TCP or TLS (rustls).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::{Error, Result};
 
@@ -26,6 +29,9 @@ pub struct HttpClientConfig {
     pub pool_idle_timeout: Option<Duration>,
     /// How many idle connections are kept per host.
     pub pool_max_idle_per_host: usize,
+    /// Root certificates trusted for `https://` in addition to the Mozilla (webpki) roots:
+    /// a private certificate authority, or a test's own.
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Default for HttpClientConfig {
@@ -35,6 +41,7 @@ impl Default for HttpClientConfig {
             connect_timeout: Some(Duration::from_secs(10)),
             pool_idle_timeout: Some(Duration::from_secs(90)),
             pool_max_idle_per_host: 32,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -57,13 +64,45 @@ impl HttpClientConfig {
         self.pool_max_idle_per_host = max;
         self
     }
+
+    /// The configuration trusting these root certificates too (the webpki roots stay).
+    pub fn with_extra_roots(mut self, roots: Vec<CertificateDer<'static>>) -> Self {
+        self.extra_roots.extend(roots);
+        self
+    }
+
+    /// The configuration trusting every certificate in a PEM file too (the webpki roots
+    /// stay). Fails when the file cannot be read or holds no certificate.
+    pub fn with_extra_roots_pem_file(self, path: &Path) -> Result<Self> {
+        let roots = certificates_from_pem_file(path)?;
+        Ok(self.with_extra_roots(roots))
+    }
+}
+
+/// Every certificate in a PEM file, in order; an error when there is none.
+pub(crate) fn certificates_from_pem_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let pem_error = |e: rustls::pki_types::pem::Error| Error::Pem {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(pem_error)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(pem_error)?;
+    if certificates.is_empty() {
+        return Err(Error::Pem {
+            path: path.to_path_buf(),
+            message: "no CERTIFICATE section".to_owned(),
+        });
+    }
+    Ok(certificates)
 }
 
 /// A pooled HTTP client for `http://` and `https://` URLs; clones share the pool.
 ///
 /// TLS uses rustls with the ring crypto provider (installed here, not taken from a process
-/// default) and the Mozilla (webpki) root certificates; HTTP/2 is used when the server
-/// offers it by ALPN.
+/// default) and the Mozilla (webpki) root certificates, plus
+/// [`HttpClientConfig::extra_roots`]; HTTP/2 is used when the server offers it by ALPN.
 ///
 /// ```no_run
 /// # async fn demo() -> shadowcat_raw_transport::Result<()> {
@@ -92,16 +131,28 @@ impl HttpClient {
     /// A client with these settings.
     ///
     /// Fails only when the TLS configuration cannot be built (the crypto provider offers no
-    /// usable protocol version).
+    /// usable protocol version, or an extra root is not a usable certificate).
     pub fn new(config: &HttpClientConfig) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(config.connect_timeout);
-        let https = HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for root in &config.extra_roots {
+            roots
+                .add(root.clone())
+                .map_err(|source| Error::Tls { source })?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
             .map_err(|source| Error::Tls { source })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(tcp);

@@ -26,6 +26,7 @@ mod stdio;
 
 pub use error::{Error, Result};
 pub use http_client::{HttpClient, HttpClientConfig, HttpRequestBody};
+pub use http_server::tls_server_config;
 pub use http_server::{ChannelBody, HttpBody, HttpServer, HttpServerConfig, empty_body, full_body};
 pub use process::{ChildExit, ChildProcess, ChildStdin, ChildStdout, CommandSpec};
 pub use stdio::{StdinReader, StdoutWriter, stdin, stdout};

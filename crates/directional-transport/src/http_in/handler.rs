@@ -8,9 +8,10 @@ use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming as Body;
-use shadowcat_mcp::{ErrorCode, Message, MessageKind, ProtocolVersion, detect_era};
+use shadowcat_mcp::{ErrorCode, Message, MessageKind, ProtocolVersion, RequestId, detect_era};
 use shadowcat_raw_transport::{HttpBody, empty_body, full_body};
 
+use super::admission::{AdmissionContext, Admitted, AnswerFilter, Grant};
 use super::checks::{
     SESSION_HEADER, accepts, check_host_and_origin, error_response, is_json, protocol_version,
     status_response,
@@ -115,7 +116,7 @@ impl HttpHandler {
                 Ok(body) => body,
                 Err(response) => return *response,
             };
-            legacy::post(&self.shared, query, body).await
+            legacy::post(&self.shared, query, body, parts.extensions.get::<Grant>()).await
         } else if path == config.sse_path || path == config.message_path {
             status_response(StatusCode::METHOD_NOT_ALLOWED, "")
         } else {
@@ -202,16 +203,32 @@ impl HttpHandler {
                 );
             }
         };
+        let grant = parts.extensions.get::<Grant>();
         let session_header = headers
             .get(SESSION_HEADER)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
-        let (session, created) = match session_header {
-            Some(id) => match self.shared.session(id) {
-                Some(s) => (s, false),
+        let existing = match session_header {
+            Some(id) => match self.shared.session(id, grant) {
+                Some(s) => Some(s),
                 None => return unknown_session(),
             },
+            None => None,
+        };
+        // Admission comes before a session is opened: a refused request opens nothing.
+        let filters = match admit(
+            &self.shared,
+            grant,
+            existing.as_ref().map_or("", |s| s.id.as_str()),
+            TransportKind::StreamableHttp,
+            &message,
+        ) {
+            Ok(filters) => filters,
+            Err(response) => return *response,
+        };
+        let (session, created) = match existing {
+            Some(s) => (s, false),
             None if is_initialize(&message) => {
-                match self.shared.open(TransportKind::StreamableHttp).await {
+                match self.shared.open(TransportKind::StreamableHttp, grant).await {
                     Ok(s) => (s, true),
                     Err(e) => return open_failed(e),
                 }
@@ -221,7 +238,7 @@ impl HttpHandler {
             {
                 // A 2026-07-28 request carries its whole context: it gets a session of its
                 // own that ends with its answer.
-                match self.shared.open(TransportKind::StreamableHttp).await {
+                match self.shared.open(TransportKind::StreamableHttp, grant).await {
                     Ok(s) => (s, true),
                     Err(e) => return open_failed(e),
                 }
@@ -235,6 +252,9 @@ impl HttpHandler {
                 );
             }
         };
+        if !filters.is_empty() {
+            session.filter_answers(filters);
+        }
         let stateless = created && !is_initialize(&message);
         if is_initialize(&message) {
             self.shared.registry.update(&session.id, |info| {
@@ -375,7 +395,8 @@ impl HttpHandler {
                 None,
             );
         };
-        let Some(session) = self.shared.session(id.to_str().unwrap_or("\u{0}")) else {
+        let grant = request.extensions().get::<Grant>();
+        let Some(session) = self.shared.session(id.to_str().unwrap_or("\u{0}"), grant) else {
             return unknown_session();
         };
         let keepalive = self.shared.config.keepalive;
@@ -431,7 +452,8 @@ impl HttpHandler {
                 None,
             );
         };
-        match self.shared.session(id.to_str().unwrap_or("\u{0}")) {
+        let grant = request.extensions().get::<Grant>();
+        match self.shared.session(id.to_str().unwrap_or("\u{0}"), grant) {
             Some(session) => {
                 session.close(SessionEnd::Deleted);
                 let mut r = Response::new(empty_body());
@@ -441,6 +463,41 @@ impl HttpHandler {
             None => unknown_session(),
         }
     }
+}
+
+/// A request whose answer the gateway filters, and its filter.
+pub(super) type Filtered = (RequestId, Arc<dyn AnswerFilter>);
+
+/// Puts every message of a POST to the gateway's admission; the answer filters it asks
+/// for, or the response that refuses the POST (the first refusal in a batch refuses all).
+pub(super) fn admit(
+    shared: &Shared,
+    grant: Option<&Grant>,
+    session: &str,
+    transport: TransportKind,
+    message: &Message,
+) -> Result<Vec<Filtered>, Box<Response<HttpBody>>> {
+    let Some(admission) = shared.admission.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let context = AdmissionContext {
+        grant,
+        session,
+        transport,
+    };
+    let mut filters = Vec::new();
+    for m in message.messages() {
+        match admission.admit(&context, m) {
+            Admitted::Yes => {}
+            Admitted::Filtered(filter) => {
+                if let Some(id) = m.id() {
+                    filters.push((id.clone(), filter));
+                }
+            }
+            Admitted::No(response) => return Err(Box::new(response)),
+        }
+    }
+    Ok(filters)
 }
 
 fn is_initialize(message: &Message) -> bool {

@@ -10,8 +10,9 @@ use hyper::body::Incoming as Body;
 use shadowcat_mcp::{ErrorCode, Message};
 use shadowcat_raw_transport::HttpBody;
 
+use super::admission::Grant;
 use super::checks::{error_response, status_response};
-use super::handler::unknown_session;
+use super::handler::{admit, unknown_session};
 use super::sse_body::{Outbound, SseBody, StreamGuard};
 use super::{OpenError, Shared};
 use crate::{Frame, TransportKind};
@@ -34,7 +35,8 @@ pub(super) async fn open_stream(
             None,
         );
     }
-    let session = match shared.open(TransportKind::LegacySse).await {
+    let grant = request.extensions().get::<Grant>();
+    let session = match shared.open(TransportKind::LegacySse, grant).await {
         Ok(s) => s,
         Err(OpenError::Full(text)) => {
             return error_response(
@@ -79,6 +81,7 @@ pub(super) async fn post(
     shared: &Arc<Shared>,
     query: Option<String>,
     body: Bytes,
+    grant: Option<&Grant>,
 ) -> Response<HttpBody> {
     let Some(id) = session_param(query.as_deref()) else {
         return error_response(
@@ -88,7 +91,7 @@ pub(super) async fn post(
             None,
         );
     };
-    let Some(session) = shared.session(id) else {
+    let Some(session) = shared.session(id, grant) else {
         return unknown_session();
     };
     if session.kind != TransportKind::LegacySse {
@@ -105,6 +108,19 @@ pub(super) async fn post(
             );
         }
     };
+    let filters = match admit(
+        shared,
+        grant,
+        session.id.as_str(),
+        TransportKind::LegacySse,
+        &message,
+    ) {
+        Ok(filters) => filters,
+        Err(response) => return *response,
+    };
+    if !filters.is_empty() {
+        session.filter_answers(filters);
+    }
     if !session.push(Frame::parsed(message)).await {
         return unknown_session();
     }

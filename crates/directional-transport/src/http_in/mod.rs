@@ -5,6 +5,7 @@
 //! handed out when the session starts) and the [`HttpHandler`] that an HTTP server calls
 //! for every request. The proxy runs one pipeline per connection, exactly as for stdio.
 
+mod admission;
 mod checks;
 mod delivery;
 mod handler;
@@ -20,6 +21,9 @@ use shadowcat_mcp::Message;
 use shadowcat_session::{Limits, Registry, SessionId};
 use tokio::sync::mpsc;
 
+pub use admission::{
+    AdmissionContext, Admitted, AnswerFilter, Grant, MessageAdmission, SessionGrant,
+};
 pub use handler::HttpHandler;
 use session::SessionState;
 
@@ -166,6 +170,7 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry<Slot>,
     pub(crate) accept: mpsc::Sender<Connection>,
     pub(crate) observer: Arc<dyn HttpObserver>,
+    pub(crate) admission: Option<Arc<dyn MessageAdmission>>,
 }
 
 impl Shared {
@@ -181,6 +186,7 @@ impl Shared {
     pub(crate) async fn open(
         self: &Arc<Self>,
         kind: TransportKind,
+        grant: Option<&Grant>,
     ) -> std::result::Result<Arc<SessionState>, OpenError> {
         let (inbox_tx, inbox_rx) = mpsc::channel(self.config.inbox);
         let session_kind = match kind {
@@ -200,7 +206,17 @@ impl Shared {
                 self.observer.session_rejected();
                 OpenError::Full(e.to_string())
             })?;
-        let state = Arc::new(SessionState::new(id.clone(), kind, self.clone(), inbox_tx));
+        let owner = grant.map(|g| Arc::<str>::from(g.owner()));
+        let session_grant = SessionGrant::default();
+        session_grant.set(grant);
+        let state = Arc::new(SessionState::new(
+            id.clone(),
+            kind,
+            self.clone(),
+            inbox_tx,
+            owner,
+            session_grant,
+        ));
         let _ = slot.set(state.clone());
         let connection = Connection {
             reader: Box::new(HttpReader { rx: inbox_rx }),
@@ -210,6 +226,7 @@ impl Shared {
             }),
             kind,
             session: Some(id.to_string()),
+            grant: Some(state.grant.clone()),
         };
         if self.accept.send(connection).await.is_err() {
             self.registry.remove(&id);
@@ -220,12 +237,25 @@ impl Shared {
         Ok(state)
     }
 
-    /// The open session with this id, marked used.
-    pub(crate) fn session(&self, id: &str) -> Option<Arc<SessionState>> {
+    /// The open session with this id, marked used, when `grant` may use it: a session
+    /// opened under a grant belongs to that grant's owner, and to nobody else (another
+    /// caller gets the same answer as for an unknown id).
+    pub(crate) fn session(&self, id: &str, grant: Option<&Grant>) -> Option<Arc<SessionState>> {
         let id = SessionId::parse(id)?;
-        self.registry
+        let state = self
+            .registry
             .get(&id, Instant::now())
-            .and_then(|slot| slot.get().cloned())
+            .and_then(|slot| slot.get().cloned())?;
+        match state.owner.as_deref() {
+            Some(owner) if grant.map(Grant::owner) != Some(owner) => {
+                tracing::info!(session = %id, "refused a request for a session another caller owns");
+                None
+            }
+            _ => {
+                state.grant.set(grant);
+                Some(state)
+            }
+        }
     }
 }
 
@@ -262,6 +292,17 @@ impl std::fmt::Debug for HttpIncoming {
 impl HttpIncoming {
     /// The incoming side and the handler an HTTP server calls for each request.
     pub fn new(config: HttpIncomingConfig, observer: Arc<dyn HttpObserver>) -> (Self, HttpHandler) {
+        Self::with_admission(config, observer, None)
+    }
+
+    /// As [`new`](Self::new), with every posted message first put to `admission` (the
+    /// gateway's policy and rate limits), and sessions bound to the [`Grant`] found in
+    /// the extensions of the request that opened them.
+    pub fn with_admission(
+        config: HttpIncomingConfig,
+        observer: Arc<dyn HttpObserver>,
+        admission: Option<Arc<dyn MessageAdmission>>,
+    ) -> (Self, HttpHandler) {
         let (accept, rx) = mpsc::channel(64);
         let registry = Registry::new(config.limits.clone());
         let shared = Arc::new(Shared {
@@ -269,6 +310,7 @@ impl HttpIncoming {
             registry,
             accept,
             observer,
+            admission,
         });
         (
             Self {

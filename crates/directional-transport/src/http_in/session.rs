@@ -20,6 +20,7 @@ use shadowcat_mcp::{ErrorCode, Message, MessageKind, ProtocolVersion, RequestId}
 use shadowcat_session::{EventStore, StreamId};
 use tokio::sync::mpsc;
 
+use super::admission::{AnswerFilter, SessionGrant};
 use super::delivery::{notified_token, progress_token};
 use super::sse_body::Outbound;
 
@@ -68,6 +69,8 @@ struct Routes {
     /// The standalone GET stream (or the legacy stream): its sender and event stream.
     standalone: Option<(RouteId, mpsc::Sender<Outbound>, Option<StreamId>)>,
     backlog: VecDeque<Bytes>,
+    /// Answers the gateway wants rewritten, by the request they answer.
+    filters: HashMap<RequestId, Arc<dyn AnswerFilter>>,
     next_route: RouteId,
     closed: bool,
 }
@@ -82,6 +85,11 @@ pub(crate) struct SessionState {
     events: Mutex<EventStore>,
     /// The negotiated revision, once the `initialize` answer went out.
     pub(crate) version: Mutex<Option<ProtocolVersion>>,
+    /// The caller the session belongs to, when the gateway authenticated the request that
+    /// opened it.
+    pub(crate) owner: Option<Arc<str>>,
+    /// The grant of the session's latest request.
+    pub(crate) grant: SessionGrant,
 }
 
 /// A resumed stream: its route and live channel when it is still open, and the events the
@@ -100,6 +108,24 @@ pub(crate) enum RegisterError {
     Closed,
 }
 
+/// `msg` as the gateway's filter rewrote it, when it answers a filtered request.
+fn filtered(routes: &mut Routes, msg: &Message) -> Option<Message> {
+    if routes.filters.is_empty() || !msg.is_response() {
+        return None;
+    }
+    let filter = routes.filters.remove(msg.id()?)?;
+    let bytes = filter.filter(msg)?;
+    match Message::parse(bytes) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(
+                "an answer filter produced an invalid message ({e}); the answer goes out as it came"
+            );
+            None
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().expect("session locks are never poisoned")
 }
@@ -110,6 +136,8 @@ impl SessionState {
         kind: TransportKind,
         shared: Arc<Shared>,
         inbox: mpsc::Sender<Frame>,
+        owner: Option<Arc<str>>,
+        grant: SessionGrant,
     ) -> Self {
         let events = EventStore::new(
             shared.config.events_per_stream,
@@ -123,6 +151,8 @@ impl SessionState {
             routes: Mutex::new(Routes::default()),
             events: Mutex::new(events),
             version: Mutex::new(None),
+            owner,
+            grant,
         }
     }
 
@@ -276,8 +306,21 @@ impl SessionState {
     }
 
     /// Routes one message for the client (see the module doc); `None` when it is dropped.
+    /// Passes the answers to these requests through their filters.
+    pub(crate) fn filter_answers(&self, filters: Vec<super::handler::Filtered>) {
+        lock(&self.routes).filters.extend(filters);
+    }
+
     pub(crate) fn route(&self, msg: &Message, related: Option<&RequestId>) -> Option<Delivery> {
         let mut routes = lock(&self.routes);
+        let rewritten;
+        let msg = match filtered(&mut routes, msg) {
+            Some(m) => {
+                rewritten = m;
+                &rewritten
+            }
+            None => msg,
+        };
         if self.kind == TransportKind::LegacySse {
             let (route, tx, _) = routes.standalone.as_ref()?;
             return Some(Delivery {

@@ -3,6 +3,7 @@
 //! JSON-RPC errors the transport answers with when the upstream fails.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,9 +13,13 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use shadowcat_mcp::{ErrorCode, Message, RequestId};
 use shadowcat_raw_transport::{HttpClient, HttpRequestBody};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::HttpOutgoingConfig;
+use super::authorize::{
+    ChallengeAction, MAX_CHALLENGE_ROUNDS, UpstreamChallenge, challenges, is_challenge,
+    set_authorization,
+};
 use crate::{Frame, Received};
 
 /// `Mcp-Session-Id`.
@@ -73,6 +78,24 @@ pub(super) struct Context {
     /// Notified once when the upstream session is over (expired, or the legacy stream
     /// ended): the dispatcher then stops and the reader ends.
     pub(super) ended: Notify,
+    /// How many requests are waiting for the authorizer (which may wait for a user).
+    authorizing: AtomicUsize,
+}
+
+/// Counts a request as waiting for the authorizer while it lives.
+struct Authorizing<'a>(&'a AtomicUsize);
+
+impl<'a> Authorizing<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Authorizing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Why a request got no usable answer.
@@ -82,6 +105,8 @@ pub(super) enum Failure {
     Unreachable(String),
     /// An HTTP error status, with what the body said.
     Status(StatusCode, String),
+    /// The upstream needs authorization that could not be obtained, with why.
+    Unauthorized(String),
 }
 
 impl Context {
@@ -98,6 +123,23 @@ impl Context {
             state: Mutex::new(SessionState::default()),
             frames,
             ended: Notify::new(),
+            authorizing: AtomicUsize::new(0),
+        }
+    }
+
+    /// Waits for a handshake's outcome (the head of `initialize`'s answer, the legacy
+    /// endpoint) up to the handshake timeout, which does not run while a request waits for
+    /// the authorizer (a user approving in a browser takes longer); `None` when it ran out.
+    pub(super) async fn handshake<T>(
+        &self,
+        outcome: &mut oneshot::Receiver<T>,
+    ) -> Option<Result<T, oneshot::error::RecvError>> {
+        loop {
+            match tokio::time::timeout(self.config.handshake_timeout, &mut *outcome).await {
+                Ok(result) => return Some(result),
+                Err(_) if self.authorizing.load(Ordering::SeqCst) > 0 => {}
+                Err(_) => return None,
+            }
         }
     }
 
@@ -160,6 +202,16 @@ impl Context {
                 let text = format!("upstream {} answered HTTP {status}{detail}", self.url);
                 self.fail(ids, ErrorCode::INTERNAL_ERROR, &text, Some(*status))
                     .await
+            }
+            Failure::Unauthorized(reason) => {
+                let text = format!("upstream {} needs authorization: {reason}", self.url);
+                self.fail(
+                    ids,
+                    ErrorCode::INTERNAL_ERROR,
+                    &text,
+                    Some(StatusCode::UNAUTHORIZED),
+                )
+                .await
             }
         }
     }
@@ -258,8 +310,66 @@ impl Context {
             .expect("a request built from a valid URI and header values")
     }
 
-    /// Sends `request`, waiting at most `limit` for the response head.
+    /// Sends `request`, waiting at most `limit` for the response head. With an
+    /// [`UpstreamAuthorizer`](super::UpstreamAuthorizer), the request carries its
+    /// `Authorization` header, and a 401 or 403 goes to the authorizer, which may have the
+    /// request sent again (a bounded number of times).
     pub(super) async fn send(
+        &self,
+        request: Request<HttpRequestBody>,
+        limit: Option<Duration>,
+    ) -> Result<Response<Incoming>, Failure> {
+        let Some(authorizer) = self.config.authorizer.clone() else {
+            return self.send_once(request, limit).await;
+        };
+        let (parts, body) = request.into_parts();
+        let mut round = 0;
+        // From the first challenge on, the request counts as waiting for the authorizer
+        // until it is answered.
+        let mut challenged: Option<Authorizing<'_>> = None;
+        loop {
+            let credentials = {
+                let _waiting = Authorizing::new(&self.authorizing);
+                authorizer.authorization().await
+            }
+            .map_err(Failure::Unauthorized)?;
+            let mut request = Request::from_parts(parts.clone(), body.clone());
+            set_authorization(request.headers_mut(), credentials.as_ref());
+            let response = self.send_once(request, limit).await?;
+            if !is_challenge(response.status()) || round >= MAX_CHALLENGE_ROUNDS {
+                return Ok(response);
+            }
+            round += 1;
+            let challenge = UpstreamChallenge {
+                status: response.status(),
+                www_authenticate: challenges(response.headers()),
+                authorization: credentials.as_ref(),
+                method: &parts.method,
+                url: &parts.uri,
+            };
+            if challenged.is_none() {
+                challenged = Some(Authorizing::new(&self.authorizing));
+            }
+            let action = authorizer.on_challenge(&challenge).await;
+            match action {
+                ChallengeAction::Retry => {
+                    tracing::debug!(upstream = %self.url, status = %response.status(), "sending the request again with new credentials");
+                    // Reading the refusal lets its connection be reused.
+                    let mut body = response.into_body();
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        read_body(&mut body, ERROR_BODY_LIMIT),
+                    )
+                    .await;
+                }
+                ChallengeAction::Refuse(reason) => return Err(Failure::Unauthorized(reason)),
+                _ => return Ok(response),
+            }
+        }
+    }
+
+    /// Sends `request` as it is, waiting at most `limit` for the response head.
+    async fn send_once(
         &self,
         request: Request<HttpRequestBody>,
         limit: Option<Duration>,

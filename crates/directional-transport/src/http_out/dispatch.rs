@@ -67,18 +67,18 @@ impl Dispatcher {
 
     /// Opens the legacy event stream and waits for the endpoint it names.
     pub(super) async fn open_legacy(&mut self) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.streams.spawn(legacy::stream(self.ctx.clone(), tx));
         let limit = self.ctx.config.handshake_timeout;
-        let reason = match tokio::time::timeout(limit, rx).await {
-            Ok(Ok(Ok(endpoint))) => {
+        let reason = match self.ctx.handshake(&mut rx).await {
+            Some(Ok(Ok(endpoint))) => {
                 tracing::debug!(upstream = %self.ctx.url, %endpoint, "legacy HTTP+SSE endpoint");
                 self.mode = Mode::Legacy(endpoint);
                 return Ok(());
             }
-            Ok(Ok(Err(reason))) => reason,
-            Ok(Err(_)) => "the event stream ended".to_owned(),
-            Err(_) => format!("no endpoint event within {} ms", limit.as_millis()),
+            Some(Ok(Err(reason))) => reason,
+            Some(Err(_)) => "the event stream ended".to_owned(),
+            None => format!("no endpoint event within {} ms", limit.as_millis()),
         };
         self.streams.abort_all();
         Err(reason)
@@ -165,7 +165,7 @@ impl Dispatcher {
         headers: Option<HeaderMap>,
         permit: OwnedSemaphorePermit,
     ) {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         let post = Post {
             message: message.clone(),
             headers: headers.clone(),
@@ -175,15 +175,15 @@ impl Dispatcher {
         };
         self.posts.spawn(post.run(self.ctx.clone()));
         let limit = self.ctx.config.handshake_timeout;
-        match tokio::time::timeout(limit, rx).await {
-            Ok(Ok(Handshake::Accepted)) => self.mode = Mode::Streamable,
-            Ok(Ok(Handshake::Refused(status, detail))) => {
+        match self.ctx.handshake(&mut rx).await {
+            Some(Ok(Handshake::Accepted)) => self.mode = Mode::Streamable,
+            Some(Ok(Handshake::Refused(status, detail))) => {
                 self.fall_back(message, headers, status, detail).await;
             }
             // The POST failed; the request got its error answer. A new `initialize` may
             // try again.
-            Ok(Err(_)) => {}
-            Err(_) => {
+            Some(Err(_)) => {}
+            None => {
                 tracing::warn!(upstream = %self.ctx.url, "no answer to initialize within {limit:?}; sending on");
                 self.mode = Mode::Streamable;
             }

@@ -17,7 +17,11 @@ pub(super) async fn stream(ctx: Arc<Context>, endpoint: oneshot::Sender<Result<U
     let request = ctx.get_stream(false, None);
     let response = match ctx.send(request, Some(ctx.config.handshake_timeout)).await {
         Ok(response) => response,
-        Err(Failure::Unreachable(reason) | Failure::Status(_, reason)) => {
+        Err(
+            Failure::Unreachable(reason)
+            | Failure::Status(_, reason)
+            | Failure::Unauthorized(reason),
+        ) => {
             let _ = endpoint.send(Err(reason));
             return;
         }

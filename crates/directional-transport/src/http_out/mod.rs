@@ -2,6 +2,9 @@
 //! stateless 2026-07-28 requests), with a fallback to the legacy HTTP+SSE transport
 //! (2024-11-05).
 
+mod authorize;
+#[cfg(test)]
+mod authorize_tests;
 mod context;
 mod dispatch;
 mod ends;
@@ -19,6 +22,7 @@ use shadowcat_raw_transport::{HttpClient, HttpClientConfig};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::{Error, Outgoing, Result, TransportKind, Upstream};
+pub use authorize::{ChallengeAction, UpstreamAuthorizer, UpstreamChallenge};
 use context::Context;
 use dispatch::Dispatcher;
 use ends::{HttpReader, HttpWriter};
@@ -73,6 +77,10 @@ pub struct HttpOutgoingConfig {
     pub mode: HttpMode,
     /// The HTTP client's settings (used when no client is given).
     pub client: HttpClientConfig,
+    /// What supplies each request's `Authorization` header and answers the upstream's 401
+    /// and 403 challenges (an OAuth client, say); it overrides an `Authorization` among
+    /// [`headers`](Self::headers).
+    pub authorizer: Option<Arc<dyn UpstreamAuthorizer>>,
 }
 
 impl Default for HttpOutgoingConfig {
@@ -90,6 +98,7 @@ impl Default for HttpOutgoingConfig {
             close_grace: Duration::from_secs(2),
             mode: HttpMode::Auto,
             client: HttpClientConfig::default(),
+            authorizer: None,
         }
     }
 }
@@ -160,6 +169,18 @@ impl HttpOutgoingConfig {
     /// Sets the HTTP client's settings.
     pub fn with_client(mut self, client: HttpClientConfig) -> Self {
         self.client = client;
+        self
+    }
+
+    /// Sets what authorizes the requests (see [`UpstreamAuthorizer`]).
+    pub fn with_authorizer(mut self, authorizer: impl UpstreamAuthorizer + 'static) -> Self {
+        self.authorizer = Some(Arc::new(authorizer));
+        self
+    }
+
+    /// Sets what authorizes the requests, shared with others.
+    pub fn with_shared_authorizer(mut self, authorizer: Arc<dyn UpstreamAuthorizer>) -> Self {
+        self.authorizer = Some(authorizer);
         self
     }
 }

@@ -181,7 +181,11 @@ pub(super) async fn open_stream(ctx: &Context, last_event_id: Option<&str>) -> O
     let request = ctx.get_stream(true, last_event_id);
     let response = match ctx.send(request, Some(ctx.config.handshake_timeout)).await {
         Ok(response) => response,
-        Err(Failure::Unreachable(reason) | Failure::Status(_, reason)) => {
+        Err(
+            Failure::Unreachable(reason)
+            | Failure::Status(_, reason)
+            | Failure::Unauthorized(reason),
+        ) => {
             return Opened::Failed(reason);
         }
     };
