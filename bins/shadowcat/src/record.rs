@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use shadowcat_core::tape::{RedactConfig, TapeFormat};
-use shadowcat_core::{RecordConfig, Recorder, TapePer};
+use shadowcat_core::{RecordConfig, RecordEdges, Recorder, TapePer};
 
 /// Recording options of the forward and reverse proxies.
 #[derive(Debug, Args)]
 pub(crate) struct RecordOptions {
-    /// Record every message, at both edges of the proxy, into tapes in this directory.
+    /// Record every message into tapes in this directory.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
     /// The tape format.
@@ -19,6 +19,11 @@ pub(crate) struct RecordOptions {
     /// One tape per client session, or one for the whole run.
     #[arg(long, value_enum, default_value_t = Per::Session, value_name = "PER")]
     tape_per: Per,
+    /// Which edges of the proxy to record: `both` (what the client and the server each sent
+    /// and were sent), `client`, or `auto`: both when rules or the control API can change
+    /// messages, the client edge alone otherwise (the server edge would repeat it).
+    #[arg(long, value_enum, default_value_t = Edges::Auto, value_name = "EDGES")]
+    record_edges: Edges,
     /// A header to redact in tapes, besides Authorization, Cookie, Set-Cookie and
     /// Proxy-Authorization, which always are (repeatable).
     #[arg(long = "redact-header", value_name = "NAME")]
@@ -51,6 +56,16 @@ enum Format {
     Lz4,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Edges {
+    /// Both when messages can be changed, else the client edge.
+    Auto,
+    /// The client edge and the server edge.
+    Both,
+    /// The client edge.
+    Client,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Per {
     /// One tape per client session.
@@ -60,8 +75,9 @@ enum Per {
 }
 
 impl RecordOptions {
-    /// Starts recording when `--record` was given; `mode` goes into each tape's header.
-    pub(crate) fn start(&self, mode: &str) -> Result<Option<Recorder>, String> {
+    /// Starts recording when `--record` was given; `mode` goes into each tape's header, and
+    /// `intercepting` says whether messages may be changed on their way through.
+    pub(crate) fn start(&self, mode: &str, intercepting: bool) -> Result<Option<Recorder>, String> {
         let Some(dir) = &self.record else {
             return Ok(None);
         };
@@ -95,6 +111,11 @@ impl RecordOptions {
             .with_tape_per(per)
             .with_queue(self.record_queue)
             .with_redact(redact)
+            .with_edges(match self.record_edges {
+                Edges::Both => RecordEdges::Both,
+                Edges::Auto if intercepting => RecordEdges::Both,
+                Edges::Auto | Edges::Client => RecordEdges::Client,
+            })
             .with_metadata("mode", mode.into());
         let recorder = Recorder::start(config).map_err(|e| e.to_string())?;
         tracing::info!(dir = %dir.display(), "recording");

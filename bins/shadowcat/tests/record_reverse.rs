@@ -25,6 +25,7 @@ fn python_mcp2_sessions_are_recorded_one_tape_each() {
     command
         .args(["reverse", "--listen", "127.0.0.1:0", "--record"])
         .arg(dir.path())
+        .args(["--record-edges", "both"])
         .arg("--")
         .args(server_everything_stdio().argv());
     let mut proxy = HttpServer::start(&mut command).unwrap();

@@ -45,7 +45,7 @@ fn python_mcp1_client_is_recorded_at_both_edges() {
     let dir = temp_dir("record-stdio");
     let d = dir.path().to_str().unwrap();
     let proxy = shadowcat(
-        &["forward", "stdio", "--record", d],
+        &["forward", "stdio", "--record", d, "--record-edges", "both"],
         &server_everything_stdio(),
     );
     let (out, report) = python_client(&proxy, "hello tape");
@@ -136,6 +136,8 @@ fn secrets_are_redacted_to_the_same_token_everywhere() {
         &[
             "record",
             tapes_dir.to_str().unwrap(),
+            "--record-edges",
+            "both",
             "--redact-path",
             "$.params.arguments.message",
             "--redact-regex",
@@ -213,7 +215,14 @@ fn kill_9_loses_at_most_the_last_batch_lz4() {
 fn kill_9_loses_at_most_the_last_batch(format: &str) {
     let dir = temp_dir("record-kill");
     let d = dir.path().to_str().unwrap();
-    let mut proxy = spawn_proxy(&["--record", d, "--record-format", format]);
+    let mut proxy = spawn_proxy(&[
+        "--record",
+        d,
+        "--record-format",
+        format,
+        "--record-edges",
+        "both",
+    ]);
     let mut stdin = proxy.stdin.take().unwrap();
     let mut stdout = BufReader::new(proxy.stdout.take().unwrap());
     stdin.write_all(INIT.as_bytes()).unwrap();
@@ -334,9 +343,13 @@ fn a_full_queue_drops_frames_but_never_the_clients_answers() {
     let paths = tapes_in(dir.path());
     let tape = read_tape(&paths[0]);
     assert!(tape.error.is_none(), "{:?}", tape.error);
-    // Every dropped frame is accounted for by a marker in the tape.
+    // Every dropped frame is accounted for by a marker in the tape. Without rules only the
+    // client edge is recorded (the server edge would repeat it): two frames per call, and
+    // the `initialized` notification.
     assert_eq!(tape.dropped, dropped);
-    assert_eq!(tape.frames.len() as u64 + dropped, 4 * (count + 1) + 2);
+    assert_eq!(tape.header.metadata["edges"], "client");
+    assert!(tape.frames.iter().all(|f| f.edge == Edge::Client));
+    assert_eq!(tape.frames.len() as u64 + dropped, 2 * (count + 1) + 1);
 }
 
 #[test]

@@ -233,6 +233,16 @@ fn verify_passes_against_the_live_server_and_names_what_differs() {
         .unwrap();
     assert_eq!(call["tool"], "echo");
     assert_eq!(call["differences"][0]["path"], "result.content[0].text");
+
+    // The same difference, ignored by path.
+    let line = shadowcat()
+        .arg("replay")
+        .arg(altered.as_os_str())
+        .args(["--verify", "--ignore", "result.content[*].text", "--"])
+        .args(server_everything_stdio().argv());
+    let out = run_with_timeout(&mut line.command(), TIMEOUT);
+    assert!(out.success(), "{out}");
+    assert!(out.stdout.contains("0 differ, 0 missing"), "{out}");
 }
 
 #[test]

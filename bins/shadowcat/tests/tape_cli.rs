@@ -254,6 +254,22 @@ fn show_prints_a_timeline() {
     let out = tape(dir.path(), &["show", "no-such-tape"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-tape"));
+
+    // Through a pager: the whole timeline reaches it, nothing goes to stdout.
+    let paged = dir.path().join("paged.txt");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowcat"))
+        .args(["tape", "--dir"])
+        .arg(dir.path())
+        .args(["show", "tape-one", "--pager", "always"])
+        .env("PAGER", format!("cat > '{}'", paged.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    let text = std::fs::read_to_string(&paged).unwrap();
+    assert!(text.contains("tools/call #2 (echo)"), "{text}");
+    let direct = stdout(&tape(dir.path(), &["show", "tape-one", "--pager", "never"]));
+    assert_eq!(text, direct);
 }
 
 #[test]

@@ -88,7 +88,7 @@ pub use redact::{ALWAYS_REDACTED_HEADERS, RedactConfig, Redactor, TOKEN_PREFIX};
 pub use replay::{
     CanonicalKey, Closest, Difference, Emit, Matcher, Miss, Output, Reaction, RecordedMessage,
     RecordedSession, ReplayScript, SPEED_RANGE, Step, Timing, Trigger, canonical_params,
-    canonical_value, diff_values, read_tape,
+    canonical_value, diff_values, path_matches, read_tape,
 };
 pub use store::{
     FrameCounts, INDEX_FILE_NAME, PruneReport, RetentionPolicy, ScanReport, TapeEntry, TapeFilter,

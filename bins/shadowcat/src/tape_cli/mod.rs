@@ -12,6 +12,7 @@ mod diff;
 mod export;
 mod frames;
 mod maint;
+mod pager;
 mod show;
 mod stats;
 mod store;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use shadowcat_core::tape::{Direction, Edge, JsonlWriter, TapeFrame, TapeHeader};
 
 use super::frames::{self, Kind, Msg, Pending};
+use super::pager::{Paged, PagerMode};
 use super::store::clip;
 use super::style::{Out, Paint};
 use super::{CmdResult, Ctx, units};
@@ -22,6 +23,10 @@ pub(crate) struct Show {
     /// Print each message in full, pretty-printed.
     #[arg(long)]
     full: bool,
+    /// Page the timeline through `$PAGER` (default `less`): `auto` when standard output is
+    /// a terminal, `always`, or `never`.
+    #[arg(long, value_enum, default_value_t = PagerMode::Auto)]
+    pager: PagerMode,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +94,9 @@ impl Select {
 pub(crate) fn show(ctx: &Ctx, args: &Show) -> CmdResult {
     let path = ctx.resolve(&args.tape)?;
     let mut sink = Sink::new(&ctx.out, args.full);
+    if !ctx.out.json {
+        sink.pager = Some(Paged::start(args.pager));
+    }
     let mut shown = 0usize;
     frames::read_tape(&ctx.out, &path, "show", |header, frame| {
         if !args.select.admits(&frame) {
@@ -193,6 +201,8 @@ struct Sink<'a> {
     out: &'a Out,
     full: bool,
     jsonl: Option<JsonlWriter<std::io::StdoutLock<'static>>>,
+    /// Text lines go here when set (a pager, or standard output).
+    pager: Option<Paged>,
     failed: Option<String>,
 }
 
@@ -202,6 +212,7 @@ impl<'a> Sink<'a> {
             out,
             full,
             jsonl: None,
+            pager: None,
             failed: None,
         }
     }
@@ -222,7 +233,11 @@ impl<'a> Sink<'a> {
                     text.push_str(line);
                 }
             }
-            writeln!(std::io::stdout().lock(), "{text}").map_err(|e| e.to_string())
+            match self.pager.as_mut() {
+                Some(pager) => pager.line(&text),
+                None => writeln!(std::io::stdout().lock(), "{text}"),
+            }
+            .map_err(|e| e.to_string())
         };
         match written {
             Ok(()) => ControlFlow::Continue(()),
@@ -248,6 +263,9 @@ impl<'a> Sink<'a> {
     fn finish(mut self) -> Result<(), String> {
         if let Some(writer) = &mut self.jsonl {
             writer.flush().map_err(|e| e.to_string())?;
+        }
+        if let Some(pager) = self.pager.take() {
+            pager.finish();
         }
         // A closed pipe (`| head`) is not an error worth reporting.
         match self.failed {

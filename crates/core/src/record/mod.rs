@@ -55,6 +55,21 @@ pub struct RecordConfig {
     pub redact: RedactConfig,
     /// Facts written into every tape's header metadata (`mode`, for instance).
     pub metadata: BTreeMap<String, serde_json::Value>,
+    /// Which edges are recorded.
+    pub edges: RecordEdges,
+}
+
+/// Which edges of the proxy a recording taps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RecordEdges {
+    /// Both: what the client sent and was sent, and what the server was sent and sent.
+    #[default]
+    Both,
+    /// The client edge only: half the frames, for a proxy that passes messages on unchanged
+    /// (no interception), where the server edge would repeat the client edge. The tape's
+    /// header says `"edges": "client"`.
+    Client,
 }
 
 impl RecordConfig {
@@ -70,7 +85,14 @@ impl RecordConfig {
             flush_interval: Duration::from_millis(50),
             redact: RedactConfig::default(),
             metadata: BTreeMap::new(),
+            edges: RecordEdges::Both,
         }
+    }
+
+    /// Sets which edges are recorded.
+    pub fn with_edges(mut self, edges: RecordEdges) -> Self {
+        self.edges = edges;
+        self
     }
 
     /// Sets the format.
@@ -189,6 +211,7 @@ pub(crate) struct Counters {
 }
 
 struct Inner {
+    edges: RecordEdges,
     queue: Arc<Queue>,
     counters: Arc<Counters>,
     tape_per: TapePer,
@@ -236,6 +259,11 @@ impl Drop for TapeShared {
 }
 
 impl RecordHandle {
+    /// Which edges its sessions record.
+    pub fn edges(&self) -> RecordEdges {
+        self.0.edges
+    }
+
     /// Opens a tap for a session: `id` is the proxy's session id (a fresh one is made
     /// when the transport has none, as on stdio), `upstream` and `transport` describe it
     /// in the tape's header.
@@ -364,6 +392,7 @@ impl Recorder {
             .map_err(|e| Error::Record(format!("cannot start the tape writer: {e}")))?;
         Ok(Self {
             handle: RecordHandle(Arc::new(Inner {
+                edges: config.edges,
                 queue,
                 counters,
                 tape_per: config.tape_per,

@@ -9,7 +9,7 @@ use shadowcat_transport::{
     Connection, FrameReader, FrameWriter, Received, Result, StreamFault, TransportKind, Upstream,
 };
 
-use super::{RecordHandle, SessionTap};
+use super::{RecordEdges, RecordHandle, SessionTap};
 
 /// Where a tap sits: which way its messages travel, on which edge, over HTTP or not.
 #[derive(Debug, Clone, Copy)]
@@ -161,8 +161,9 @@ impl FrameWriter for RecordingWriter {
     }
 }
 
-/// Puts recording taps on both edges: what the client sent and was sent, what the server
-/// was sent and sent.
+/// Puts recording taps on the client edge (what the client sent and was sent) and, unless
+/// the recorder records the client edge only, on the server edge (what the server was sent
+/// and sent).
 pub(crate) fn tap_both_edges(
     recorder: &RecordHandle,
     client: Connection,
@@ -187,6 +188,9 @@ pub(crate) fn tap_both_edges(
         }),
         ..client
     };
+    if recorder.edges() == RecordEdges::Client {
+        return (client, upstream);
+    }
     let upstream = Upstream {
         reader: Box::new(RecordingReader {
             inner: upstream.reader,

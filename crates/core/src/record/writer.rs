@@ -190,6 +190,9 @@ impl TapeWriterLoop {
             })
             .ok_or_else(|| format!("cannot create a tape in {}", self.config.dir.display()))?;
         let mut header = TapeHeader::from_unix_ns(tape_id, unix_ns);
+        if self.config.edges == super::RecordEdges::Client {
+            header = header.with_metadata("edges", "client".into());
+        }
         for (k, v) in &self.config.metadata {
             header = header.with_metadata(k.clone(), v.clone());
         }

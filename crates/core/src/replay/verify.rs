@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use shadowcat_tape::{Difference, ReplayScript, Trigger, diff_values};
+use shadowcat_tape::{Difference, ReplayScript, Trigger, diff_values, path_matches};
 use shadowcat_transport::{Outgoing, Upstream};
 use tokio::time::Instant;
 
@@ -17,12 +17,16 @@ use crate::{Error, Result};
 pub struct VerifyConfig {
     /// How long the live server gets for each answer.
     pub answer_timeout: Duration,
+    /// Paths whose differences do not count (timestamps, generated ids), in the syntax of
+    /// [`path_matches`](shadowcat_tape::path_matches): `result.content[*].text`.
+    pub ignore: Vec<String>,
 }
 
 impl Default for VerifyConfig {
     fn default() -> Self {
         Self {
             answer_timeout: Duration::from_secs(10),
+            ignore: Vec::new(),
         }
     }
 }
@@ -31,6 +35,12 @@ impl VerifyConfig {
     /// Sets how long the live server gets for each answer.
     pub fn with_answer_timeout(mut self, timeout: Duration) -> Self {
         self.answer_timeout = timeout;
+        self
+    }
+
+    /// Sets the paths whose differences do not count.
+    pub fn with_ignore(mut self, paths: Vec<String>) -> Self {
+        self.ignore = paths;
         self
     }
 }
@@ -295,7 +305,8 @@ pub async fn verify(
                     config.answer_timeout.as_secs_f64()
                 )),
                 (Some(rec), Some(got)) => {
-                    let d = diff_values("", &payload(&rec.message), &payload(got));
+                    let mut d = diff_values("", &payload(&rec.message), &payload(got));
+                    d.retain(|d| !config.ignore.iter().any(|p| path_matches(p, &d.path)));
                     if d.is_empty() {
                         CallOutcome::Same
                     } else {

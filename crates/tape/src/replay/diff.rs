@@ -116,8 +116,92 @@ fn walk(path: &str, recorded: &Value, live: &Value, out: &mut Vec<Difference>) {
     }
 }
 
+/// Whether a [`Difference::path`] lies under `pattern`: the pattern's segments, in the same
+/// syntax (`result.content[0].text`, `["odd key"]`), are a prefix of the path's, where `*`
+/// stands for any key and `[*]` for any index. `result.meta` thus ignores everything under
+/// `result.meta`, and `result.content[*].text` every content item's text.
+///
+/// ```
+/// use shadowcat_tape::path_matches;
+///
+/// assert!(path_matches("result.content[*].text", "result.content[3].text"));
+/// assert!(path_matches("result._meta", "result._meta.timestamp"));
+/// assert!(path_matches("*.timestamp", "result.timestamp"));
+/// assert!(!path_matches("result.content[*].text", "result.content[3].type"));
+/// assert!(!path_matches("result.time", "result.timestamp"));
+/// ```
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    let (Some(pattern), Some(path)) = (segments(pattern), segments(path)) else {
+        return pattern == path;
+    };
+    pattern.len() <= path.len()
+        && pattern.iter().zip(&path).all(|(p, s)| match (p, s) {
+            (Segment::Key(p), Segment::Key(_)) if p == "*" => true,
+            (Segment::Index(None), Segment::Index(_)) => true,
+            _ => p == s,
+        })
+}
+
+#[derive(Debug, PartialEq)]
+enum Segment {
+    Key(String),
+    /// `None`: `[*]`.
+    Index(Option<u64>),
+}
+
+/// The segments of a path in [`Difference::path`] syntax; `None` when it is not one.
+fn segments(path: &str) -> Option<Vec<Segment>> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            if after.starts_with('"') {
+                // A JSON string up to its closing quote, then `]`.
+                let mut de = serde_json::Deserializer::from_str(after).into_iter::<String>();
+                let key = de.next()?.ok()?;
+                let used = de.byte_offset();
+                out.push(Segment::Key(key));
+                rest = after[used..].strip_prefix(']')?;
+            } else {
+                let end = after.find(']')?;
+                let index = &after[..end];
+                out.push(Segment::Index(if index == "*" {
+                    None
+                } else {
+                    Some(index.parse().ok()?)
+                }));
+                rest = &after[end + 1..];
+            }
+        } else {
+            let rest_key = rest.strip_prefix('.').unwrap_or(rest);
+            let end = rest_key.find(['.', '[']).unwrap_or(rest_key.len());
+            if end == 0 {
+                return None;
+            }
+            out.push(Segment::Key(rest_key[..end].to_owned()));
+            rest = &rest_key[end..];
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ignore_patterns_cover_subtrees_and_wildcards() {
+        use super::path_matches;
+        assert!(path_matches("result", "result.content[0].text"));
+        assert!(path_matches(
+            r#"result["odd key"]"#,
+            r#"result["odd key"].x"#
+        ));
+        assert!(!path_matches(r#"result["odd key"]"#, r#"result["other"]"#));
+        assert!(path_matches("error.data[*]", "error.data[12].when"));
+        assert!(!path_matches("error.data[1]", "error.data[12]"));
+        assert!(!path_matches("result.content[0].text", "result.content"));
+        assert!(path_matches("*", "error"));
+    }
+
     use super::*;
     use serde_json::json;
 

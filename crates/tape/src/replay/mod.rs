@@ -13,7 +13,7 @@ mod tests;
 
 use std::path::Path;
 
-pub use diff::{Difference, diff_values};
+pub use diff::{Difference, diff_values, path_matches};
 pub use key::{CanonicalKey, canonical_params, canonical_value};
 pub use matcher::{Closest, Emit, Matcher, Miss, Reaction};
 pub use script::{Output, RecordedMessage, RecordedSession, ReplayScript, Step, Trigger};
