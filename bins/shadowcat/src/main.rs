@@ -1,6 +1,8 @@
 //! The `shadowcat` command: argument parsing and output only; the work is in `shadowcat-core`.
 
+mod gateway_auth;
 mod intercept;
+mod oauth;
 mod record;
 mod replay;
 mod rules;
@@ -13,14 +15,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use shadowcat_core::mcp::SessionConfig;
-use shadowcat_core::raw::{CommandSpec, HttpClient, HttpClientConfig};
+use shadowcat_core::raw::{CommandSpec, HttpClient, HttpClientConfig, HttpServerConfig};
 use shadowcat_core::session::Limits;
 use shadowcat_core::transport::{
-    HttpIncomingConfig, HttpOutgoing, HttpOutgoingConfig, Incoming, Outgoing, StdioIncoming,
-    SubprocessOutgoing,
+    Connection, HttpIncomingConfig, HttpOutgoing, HttpOutgoingConfig, Incoming, Outgoing,
+    StdioIncoming, SubprocessOutgoing,
 };
 use shadowcat_core::{
-    EndedBy, ForwardConfig, ForwardProxy, ReverseConfig, ReverseProxy, UpstreamFactory,
+    EndedBy, ForwardConfig, ForwardProxy, ReverseConfig, ReverseProxy, UpstreamCredentialSource,
+    UpstreamFactory,
 };
 use std::sync::Arc;
 
@@ -114,12 +117,20 @@ struct Reverse {
     /// everything on one thread).
     #[arg(long)]
     workers: Option<usize>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     pipeline: Pipeline,
     #[command(flatten)]
     intercept: rules::InterceptOptions,
     #[command(flatten)]
     record: record::RecordOptions,
+    #[command(flatten)]
+    auth: gateway_auth::AuthOptions,
     /// The server command and its arguments, after `--`; one process per client session.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -162,6 +173,8 @@ struct ForwardStdio {
     /// A header sent with every request to the remote server, `Name: value` (repeatable).
     #[arg(long = "header", value_name = "HEADER", requires = "to")]
     headers: Vec<String>,
+    #[command(flatten)]
+    oauth: oauth::OAuthOptions,
     #[command(flatten)]
     pipeline: Pipeline,
     #[command(flatten)]
@@ -318,7 +331,10 @@ async fn forward_stdio(args: ForwardStdio) -> ExitCode {
         Ok(running) => running,
         Err(e) => return fail(&e),
     };
-    let recorder = match args.record.start("forward") {
+    let recorder = match args
+        .record
+        .start("forward", interception.interception.is_some())
+    {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -327,7 +343,9 @@ async fn forward_stdio(args: ForwardStdio) -> ExitCode {
         .with_recorder(recorder.as_ref().map(shadowcat_core::Recorder::handle));
     let max_line = args.pipeline.max_message_size;
     let mut outgoing: Box<dyn Outgoing> = match &args.to {
-        Some(url) => match http_upstream(url, &args.headers, "to") {
+        Some(url) => match http_upstream(url, &args.headers, "to")
+            .and_then(|(uri, config)| Ok((uri.clone(), args.oauth.apply(&uri, config)?)))
+        {
             Ok((uri, config)) => Box::new(HttpOutgoing::new(uri, config)),
             Err(e) => return fail(&e),
         },
@@ -378,7 +396,10 @@ async fn reverse(args: Reverse) -> ExitCode {
         Ok(running) => running,
         Err(e) => return fail(&e),
     };
-    let recorder = match args.record.start("reverse") {
+    let recorder = match args
+        .record
+        .start("reverse", interception.interception.is_some())
+    {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -395,6 +416,26 @@ async fn reverse(args: Reverse) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let max_line = args.pipeline.max_message_size;
+    let admission = match args.auth.admission(args.listen) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let ca_file = admission
+        .as_ref()
+        .and_then(|a| a.resource_server.as_ref())
+        .and_then(|r| r.ca_file.clone());
+    let credentials = match admission.as_ref().and_then(|a| a.upstream.clone()) {
+        Some(_) if args.upstream.is_none() => {
+            return fail(
+                "the `upstream` credentials section needs an HTTP upstream (--upstream URL)",
+            );
+        }
+        Some(c) => match UpstreamCredentialSource::new(c, ca_file.as_deref()) {
+            Ok(source) => Some(source),
+            Err(e) => return fail(&e.to_string()),
+        },
+        None => None,
+    };
     let upstream: UpstreamFactory = match &args.upstream {
         Some(url) => match http_upstream(url, &args.upstream_headers, "upstream") {
             Ok((uri, config)) => {
@@ -403,10 +444,14 @@ async fn reverse(args: Reverse) -> ExitCode {
                     Ok(c) => c,
                     Err(e) => return fail(&format!("cannot set up the HTTP client: {e}")),
                 };
-                Arc::new(move || {
+                Arc::new(move |connection: &Connection| {
+                    let config = match &credentials {
+                        Some(source) => source.configure(config.clone(), connection),
+                        None => config.clone(),
+                    };
                     Box::new(HttpOutgoing::with_client(
                         uri.clone(),
-                        config.clone(),
+                        config,
                         client.clone(),
                     )) as Box<dyn Outgoing>
                 })
@@ -414,7 +459,7 @@ async fn reverse(args: Reverse) -> ExitCode {
             Err(e) => return fail(&e),
         },
         None => match server_command(&args.command) {
-            Ok(spec) => Arc::new(move || {
+            Ok(spec) => Arc::new(move |_: &Connection| {
                 Box::new(SubprocessOutgoing::new(spec.clone(), max_line)) as Box<dyn Outgoing>
             }),
             Err(e) => return fail(&e),
@@ -442,10 +487,24 @@ async fn reverse(args: Reverse) -> ExitCode {
         .with_allowed_origins(args.allowed_origins.clone())
         .with_max_body(args.max_body)
         .with_keepalive(keepalive);
+    let mut server = HttpServerConfig::default();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        server = match server.with_tls_pem_files(cert, key) {
+            Ok(s) => s,
+            Err(e) => return fail(&format!("--tls-cert/--tls-key: {e}")),
+        };
+    }
+    let scheme = if server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let config = ReverseConfig::default()
         .with_listen(args.listen)
         .with_incoming(incoming)
-        .with_forward(forward);
+        .with_forward(forward)
+        .with_server(server)
+        .with_admission(admission);
     let proxy = match ReverseProxy::bind(config, upstream).await {
         Ok(p) => p,
         Err(e) => return fail(&e.to_string()),
@@ -466,7 +525,7 @@ async fn reverse(args: Reverse) -> ExitCode {
     };
     let _ = writeln!(
         std::io::stderr(),
-        "shadowcat: listening on http://{addr}/mcp (legacy SSE: http://{addr}/sse) for {what}"
+        "shadowcat: listening on {scheme}://{addr}/mcp (legacy SSE: {scheme}://{addr}/sse) for {what}"
     );
     let (signal_code, shutdown) = shutdown_signal();
     let served = proxy.run(shutdown).await;

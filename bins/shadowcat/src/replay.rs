@@ -68,6 +68,11 @@ pub(crate) struct Replay {
     /// Seconds the live server gets for each answer (with `--verify`).
     #[arg(long, default_value_t = 10.0)]
     answer_timeout: f64,
+    /// A path whose differences do not count (repeatable; with `--verify`), e.g.
+    /// `result._meta` or `result.content[*].text`; `*` stands for any key, `[*]` for any
+    /// index, and a path covers everything under it.
+    #[arg(long = "ignore", value_name = "PATH", requires = "verify")]
+    ignore: Vec<String>,
     /// Print the verification report as JSON.
     #[arg(long)]
     json: bool,
@@ -163,7 +168,7 @@ pub(crate) async fn run(args: Replay) -> ExitCode {
     match args.listen {
         Some(listen) => {
             let factory: UpstreamFactory =
-                Arc::new(move || Box::new(outgoing.clone()) as Box<dyn Outgoing>);
+                Arc::new(move |_: &_| Box::new(outgoing.clone()) as Box<dyn Outgoing>);
             let config = ReverseConfig::default()
                 .with_listen(listen)
                 .with_incoming(HttpIncomingConfig::default())
@@ -220,7 +225,9 @@ async fn run_verify(args: &Replay, script: &ReplayScript) -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
-    let config = VerifyConfig::default().with_answer_timeout(timeout);
+    let config = VerifyConfig::default()
+        .with_answer_timeout(timeout)
+        .with_ignore(args.ignore.clone());
     let mut outgoing = factory();
     let report = match verify(script, outgoing.as_mut(), &config).await {
         Ok(r) => r,

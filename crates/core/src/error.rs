@@ -25,6 +25,12 @@ pub enum Error {
     /// Recording could not start (its directory, or its redaction settings).
     #[error("recording: {0}")]
     Record(String),
+    /// The gateway's security configuration is invalid, or a part of it could not start.
+    #[error("auth: {0}")]
+    Auth(#[source] shadowcat_auth::Error),
+    /// A configuration file could not be read or is invalid.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl Error {
@@ -36,6 +42,10 @@ impl Error {
     /// Whether the server side failed.
     pub fn is_upstream(&self) -> bool {
         matches!(self, Self::Upstream(_))
+    }
+
+    pub(crate) fn from_auth(err: shadowcat_auth::Error) -> Self {
+        Self::Auth(err)
     }
 
     pub(crate) fn from_transport(err: shadowcat_transport::Error) -> Self {

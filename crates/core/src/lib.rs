@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod admission;
 mod control;
 pub mod demo;
 mod error;
@@ -9,19 +10,26 @@ mod metrics;
 mod record;
 mod replay;
 mod reverse;
+mod upstream_auth;
 
+pub use admission::{Admission, AdmissionConfig};
 pub use control::ControlServer;
 pub use error::{Error, Result};
 pub use forward::{EndedBy, ForwardConfig, ForwardProxy, ForwardReport};
 pub use intercept::Interception;
-pub use metrics::{CloseReason, Metrics, Outcome};
-pub use record::{RecordConfig, RecordHandle, RecordStats, Recorder, SessionTap, TapePer};
+pub use metrics::{AuthOutcome, CloseReason, Metrics, Outcome};
+pub use record::{
+    RecordConfig, RecordEdges, RecordHandle, RecordStats, Recorder, SessionTap, TapePer,
+};
 pub use replay::{
     CallOutcome, CallReport, FallbackFactory, REPLAY_NO_MATCH, ReplayConfig, ReplayControl,
     ReplayOutgoing, VerifyConfig, VerifyReport, verify,
 };
 pub use reverse::{ReverseConfig, ReverseProxy, UpstreamFactory};
+pub use upstream_auth::UpstreamCredentialSource;
 
+/// Security: the resource server, policy, rate limits, audit, the OAuth client (`shadowcat-auth`).
+pub use shadowcat_auth as auth;
 /// Interception: the interceptor chain, rules, held messages (`shadowcat-interceptor`).
 pub use shadowcat_interceptor as interceptor;
 /// The sans-IO protocol layer (`shadowcat-mcp`).

@@ -150,6 +150,61 @@ const BUCKETS: [(u64, &str); 16] = [
     (10_000_000_000, "10"),
 ];
 
+/// What the gateway's admission step decided about a request or message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthOutcome {
+    /// Authenticated and admitted.
+    Allowed,
+    /// No token, or an invalid one (401).
+    Unauthenticated,
+    /// A malformed request, such as a token in the query string (400).
+    BadRequest,
+    /// Authenticated, but without the scopes asked for (403).
+    InsufficientScope,
+    /// Refused by a rate limit (429).
+    RateLimited,
+    /// Denied by the policy (a JSON-RPC error).
+    PolicyDenied,
+    /// The keys or the introspection endpoint could not be reached (503).
+    Unavailable,
+}
+
+impl AuthOutcome {
+    const ALL: [Self; 7] = [
+        Self::Allowed,
+        Self::Unauthenticated,
+        Self::BadRequest,
+        Self::InsufficientScope,
+        Self::RateLimited,
+        Self::PolicyDenied,
+        Self::Unavailable,
+    ];
+
+    /// The `outcome` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Unauthenticated => "unauthenticated",
+            Self::BadRequest => "bad_request",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::RateLimited => "rate_limited",
+            Self::PolicyDenied => "policy_denied",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The outcome an authentication refusal with `status` stands for.
+    pub fn from_status(status: http::StatusCode) -> Self {
+        match status.as_u16() {
+            400 => Self::BadRequest,
+            403 => Self::InsufficientScope,
+            503 => Self::Unavailable,
+            _ => Self::Unauthenticated,
+        }
+    }
+}
+
 /// The lowest and highest HTTP status codes counted by their own label.
 const STATUS_MIN: u16 = 100;
 const STATUS_MAX: u16 = 999;
@@ -199,6 +254,7 @@ pub struct Metrics {
     sessions_closed: [AtomicU64; CloseReason::ALL.len()],
     sessions_rejected: AtomicU64,
     upstream_failures: AtomicU64,
+    auth: [AtomicU64; AuthOutcome::ALL.len()],
     rules: std::sync::OnceLock<std::sync::Arc<shadowcat_interceptor::RulesInterceptor>>,
 }
 
@@ -225,6 +281,7 @@ impl Metrics {
             sessions_closed: Default::default(),
             sessions_rejected: AtomicU64::new(0),
             upstream_failures: AtomicU64::new(0),
+            auth: Default::default(),
             rules: std::sync::OnceLock::new(),
         }
     }
@@ -272,6 +329,11 @@ impl Metrics {
     /// Counts an upstream failure (could not connect, broke, or timed out).
     pub fn upstream_failure(&self) {
         self.upstream_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Counts one decision of the gateway's admission step.
+    pub fn auth_outcome(&self, outcome: AuthOutcome) {
+        self.auth[outcome as usize].fetch_add(1, Relaxed);
     }
 
     /// Reports the per-rule counters of `rules` too (`shadowcat_rule_*`); the first rules
@@ -406,6 +468,24 @@ impl Metrics {
             &[],
             self.sessions_rejected.load(Relaxed),
         );
+
+        header(
+            &mut out,
+            "shadowcat_auth_decisions_total",
+            "counter",
+            "Decisions of the gateway's admission step (authentication, rate limits, policy), by outcome.",
+        );
+        for (outcome, counter) in AuthOutcome::ALL.iter().zip(&self.auth) {
+            let n = counter.load(Relaxed);
+            if n > 0 {
+                sample(
+                    &mut out,
+                    "shadowcat_auth_decisions_total",
+                    &[("outcome", outcome.as_str())],
+                    n,
+                );
+            }
+        }
 
         header(
             &mut out,

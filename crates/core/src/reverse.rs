@@ -23,11 +23,13 @@ use shadowcat_transport::{
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::admission::{Admission, AdmissionConfig};
 use crate::metrics::{CloseReason, Metrics, Outcome};
 use crate::{Error, ForwardConfig, ForwardProxy, Result};
 
-/// Makes a fresh upstream connector for each client session.
-pub type UpstreamFactory = Arc<dyn Fn() -> Box<dyn Outgoing> + Send + Sync>;
+/// Makes a fresh upstream connector for each client session, given the session's client
+/// connection (its id, its transport, and who its requests come from).
+pub type UpstreamFactory = Arc<dyn Fn(&Connection) -> Box<dyn Outgoing> + Send + Sync>;
 
 /// How the reverse proxy behaves.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct ReverseConfig {
     pub forward: ForwardConfig,
     /// The HTTP server: drain time at shutdown.
     pub server: HttpServerConfig,
+    /// Authentication, policy, rate limits and audit (`None`: every request is admitted).
+    pub admission: Option<AdmissionConfig>,
 }
 
 impl Default for ReverseConfig {
@@ -50,6 +54,7 @@ impl Default for ReverseConfig {
             incoming: HttpIncomingConfig::default(),
             forward: ForwardConfig::default(),
             server: HttpServerConfig::default(),
+            admission: None,
         }
     }
 }
@@ -67,9 +72,21 @@ impl ReverseConfig {
         self
     }
 
+    /// Sets the admission step: authentication, policy, rate limits, audit.
+    pub fn with_admission(mut self, admission: Option<AdmissionConfig>) -> Self {
+        self.admission = admission;
+        self
+    }
+
     /// Sets the per-session pipeline's configuration.
     pub fn with_forward(mut self, forward: ForwardConfig) -> Self {
         self.forward = forward;
+        self
+    }
+
+    /// Sets the HTTP server's configuration (TLS, drain time).
+    pub fn with_server(mut self, server: HttpServerConfig) -> Self {
+        self.server = server;
         self
     }
 }
@@ -115,6 +132,7 @@ pub struct ReverseProxy {
     forward: ForwardConfig,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
+    admission: Option<Arc<Admission>>,
 }
 
 impl std::fmt::Debug for ReverseProxy {
@@ -130,7 +148,17 @@ impl ReverseProxy {
     pub async fn bind(config: ReverseConfig, upstream: UpstreamFactory) -> Result<Self> {
         let metrics = Arc::new(Metrics::new());
         let observer: Arc<dyn HttpObserver> = Arc::new(Observer(metrics.clone()));
-        let (incoming, handler) = HttpIncoming::new(config.incoming, observer);
+        let admission = config
+            .admission
+            .map(|c| Admission::new(c, metrics.clone()).map(Arc::new))
+            .transpose()?;
+        if let Some(a) = &admission {
+            a.prefetch().await;
+        }
+        let gate = admission
+            .clone()
+            .map(|a| a as Arc<dyn shadowcat_transport::MessageAdmission>);
+        let (incoming, handler) = HttpIncoming::with_admission(config.incoming, observer, gate);
         let server = HttpServer::bind(config.listen, config.server)
             .await
             .map_err(|e| Error::from_transport(e.into()))?;
@@ -142,6 +170,7 @@ impl ReverseProxy {
             forward: config.forward,
             metrics,
             ready: Arc::new(AtomicBool::new(true)),
+            admission,
         })
     }
 
@@ -166,6 +195,7 @@ impl ReverseProxy {
             forward,
             metrics,
             ready,
+            admission,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let serve = {
@@ -173,11 +203,25 @@ impl ReverseProxy {
             let ready = ready.clone();
             let mut stop = stop_rx.clone();
             server.serve(
-                move |request, _peer| {
-                    let handler = handler.clone();
-                    let metrics = metrics.clone();
-                    let ready = ready.clone();
-                    async move { route(request, &handler, &metrics, &ready).await }
+                {
+                    let admission = admission.clone();
+                    move |request, peer| {
+                        let handler = handler.clone();
+                        let metrics = metrics.clone();
+                        let ready = ready.clone();
+                        let admission = admission.clone();
+                        async move {
+                            route(
+                                request,
+                                peer,
+                                &handler,
+                                &metrics,
+                                &ready,
+                                admission.as_deref(),
+                            )
+                            .await
+                        }
+                    }
                 },
                 async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -188,17 +232,25 @@ impl ReverseProxy {
         let mut sessions = JoinSet::new();
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = 0u64;
         tokio::pin!(shutdown);
         tokio::pin!(serve);
         let served = loop {
             tokio::select! {
                 () = &mut shutdown => break None,
                 result = &mut serve => break Some(result),
-                _ = sweep.tick() => incoming.sweep(),
+                _ = sweep.tick() => {
+                    incoming.sweep();
+                    ticks += 1;
+                    // Idle rate-limit state goes once a minute.
+                    if ticks.is_multiple_of(60) && let Some(a) = &admission {
+                        a.sweep();
+                    }
+                }
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
                 accepted = incoming.accept() => match accepted {
                     Ok(Some(connection)) => {
-                        let outgoing = upstream();
+                        let outgoing = upstream(&connection);
                         let proxy = proxy.clone();
                         let mut stop = stop_rx.clone();
                         let metrics = metrics.clone();
@@ -231,6 +283,9 @@ impl ReverseProxy {
             Some(result) => (result, drain_sessions.await),
             None => tokio::join!(serve, drain_sessions),
         };
+        if let Some(a) = &admission {
+            a.flush().await;
+        }
         served.map_err(|e| Error::from_transport(e.into()))
     }
 }
@@ -295,10 +350,12 @@ async fn refuse(connection: &mut Connection, why: &str) {
 }
 
 async fn route(
-    request: Request<Body>,
+    mut request: Request<Body>,
+    peer: SocketAddr,
     handler: &HttpHandler,
     metrics: &Metrics,
     ready: &AtomicBool,
+    admission: Option<&Admission>,
 ) -> Response<HttpBody> {
     let text = |status: StatusCode, body: String, kind: &'static str| {
         let mut r = Response::new(full_body(body));
@@ -322,6 +379,19 @@ async fn route(
             metrics.render(),
             "text/plain; version=0.0.4",
         ),
-        _ => handler.handle(request).await,
+        path => {
+            if let Some(admission) = admission {
+                if let Some(document) = admission.metadata(path) {
+                    return document;
+                }
+                if handler.serves(path)
+                    && let Err(refused) = admission.admit_request(&mut request, peer).await
+                {
+                    metrics.http_response(refused.status().as_u16());
+                    return refused;
+                }
+            }
+            handler.handle(request).await
+        }
     }
 }
