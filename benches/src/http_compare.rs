@@ -11,12 +11,16 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use crate::admission_load::AdmissionFixture;
 use crate::http_load::{HttpLoadConfig, open_idle_sessions};
 use crate::stats::median;
 use crate::{Error, LoadConfig, LoadReport, Result};
 
 /// Target: each bridging mode reaches at least this fraction of the direct HTTP rate.
 pub const TARGET_HTTP_RATIO: f64 = 0.40;
+/// Target: authentication, rate limits, policy and audit cost at most this fraction of the
+/// HTTP → HTTP rate.
+pub const TARGET_ADMISSION_COST: f64 = 0.05;
 /// Target: an idle gateway session costs less than this many bytes.
 pub const TARGET_IDLE_SESSION_BYTES: f64 = 100.0 * 1024.0;
 
@@ -29,6 +33,9 @@ pub enum Mode {
     HttpToHttp,
     /// A stdio client → `shadowcat forward stdio --to <HTTP echo server>`.
     StdioToHttp,
+    /// HTTP → HTTP with the admission step on: every request authenticated (a JWT), rate
+    /// limited, put to a policy and audited (`--admission`).
+    HttpToHttpAdmitted,
 }
 
 impl Mode {
@@ -41,6 +48,7 @@ impl Mode {
             Mode::HttpToStdio => "HTTP → stdio",
             Mode::HttpToHttp => "HTTP → HTTP",
             Mode::StdioToHttp => "stdio → HTTP",
+            Mode::HttpToHttpAdmitted => "HTTP → HTTP + auth",
         }
     }
 }
@@ -68,6 +76,8 @@ pub struct HttpCompareConfig {
     pub timeout: Duration,
     /// Idle sessions for the memory measurement; 0 skips it.
     pub idle_sessions: usize,
+    /// Also measure HTTP → HTTP with authentication, rate limits, policy and audit on.
+    pub admission: bool,
 }
 
 /// One scenario's runs.
@@ -215,7 +225,17 @@ impl HttpCompareConfig {
     }
 
     fn http_load(&self, url: &str, sessions: usize) -> Result<LoadReport> {
+        self.http_load_as(url, sessions, None)
+    }
+
+    fn http_load_as(
+        &self,
+        url: &str,
+        sessions: usize,
+        authorization: Option<&str>,
+    ) -> Result<LoadReport> {
         let mut load = HttpLoadConfig::new(url);
+        load.authorization = authorization.map(str::to_owned);
         load.sessions = sessions;
         load.requests = self.requests;
         load.warmup = self.warmup;
@@ -233,6 +253,13 @@ impl HttpCompareConfig {
             Mode::HttpToHttp => {
                 let proxy = self.reverse(&os(&["--upstream", direct_url]), &[])?;
                 self.http_load(&proxy.url, sessions)
+            }
+            Mode::HttpToHttpAdmitted => {
+                let fixture = AdmissionFixture::start()?;
+                let config = fixture.config.to_string_lossy().into_owned();
+                let proxy =
+                    self.reverse(&os(&["--upstream", direct_url]), &["--config", &config])?;
+                self.http_load_as(&proxy.url, sessions, Some(&fixture.authorization))
             }
             Mode::StdioToHttp => {
                 let mut command = vec![self.shadowcat.clone().into_os_string()];
@@ -256,7 +283,11 @@ impl HttpCompareConfig {
             let mut scenario = HttpScenario {
                 sessions,
                 direct: Vec::new(),
-                modes: Mode::ALL.iter().map(|&m| (m, Vec::new())).collect(),
+                modes: Mode::ALL
+                    .iter()
+                    .chain(self.admission.then_some(&Mode::HttpToHttpAdmitted))
+                    .map(|&m| (m, Vec::new()))
+                    .collect(),
             };
             for round in 1..=self.rounds {
                 let label = |what: &str| format!("{what}, {sessions} sessions, round {round}");
@@ -393,6 +424,22 @@ impl HttpComparison {
                     ok,
                 ));
             }
+        }
+        if let Some(s) = self.scenarios.iter().max_by_key(|s| s.sessions)
+            && s.modes.iter().any(|(m, _)| *m == Mode::HttpToHttpAdmitted)
+        {
+            let cost = 1.0 - s.ratio(Mode::HttpToHttpAdmitted) / s.ratio(Mode::HttpToHttp);
+            let ok = cost <= TARGET_ADMISSION_COST;
+            lines.push((
+                format!(
+                    "admission, {} sessions: costs {:.1}% of HTTP → HTTP (target <= {:.0}%): {}",
+                    s.sessions,
+                    cost * 100.0,
+                    TARGET_ADMISSION_COST * 100.0,
+                    if ok { "PASS" } else { "FAIL" }
+                ),
+                ok,
+            ));
         }
         if let Some((n, bytes)) = self.idle {
             let ok = bytes < TARGET_IDLE_SESSION_BYTES;

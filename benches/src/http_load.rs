@@ -38,6 +38,8 @@ pub struct HttpLoadConfig {
     pub warmup: u64,
     /// How long one request may take before the run fails.
     pub timeout: Duration,
+    /// The `Authorization` header every request carries, if any.
+    pub authorization: Option<String>,
 }
 
 impl HttpLoadConfig {
@@ -49,6 +51,7 @@ impl HttpLoadConfig {
             requests: 100_000,
             warmup: 10_000,
             timeout: Duration::from_secs(10),
+            authorization: None,
         }
     }
 
@@ -82,7 +85,12 @@ impl HttpLoadConfig {
         });
         let mut sessions = JoinSet::new();
         for _ in 0..self.sessions.max(1) {
-            let session = Session::open(&uri, self.timeout).await?;
+            let mut session =
+                Session::open_with(&uri, self.timeout, self.authorization.as_deref()).await?;
+            session.authorization = self
+                .authorization
+                .clone()
+                .and_then(|a| HeaderValue::try_from(a).ok());
             sessions.spawn(session.drive(shared.clone()));
         }
         let mut samples = Vec::with_capacity(self.requests as usize);
@@ -131,6 +139,7 @@ pub(crate) struct Session {
     uri: Uri,
     session_id: Option<HeaderValue>,
     timeout: Duration,
+    authorization: Option<HeaderValue>,
 }
 
 impl Drop for Session {
@@ -142,6 +151,15 @@ impl Drop for Session {
 impl Session {
     /// Connects, initializes (request id 0) and sends `notifications/initialized`.
     pub(crate) async fn open(uri: &Uri, timeout: Duration) -> Result<Self> {
+        Self::open_with(uri, timeout, None).await
+    }
+
+    /// Opens a session whose requests carry `authorization`.
+    pub(crate) async fn open_with(
+        uri: &Uri,
+        timeout: Duration,
+        authorization: Option<&str>,
+    ) -> Result<Self> {
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
         let stream = TcpStream::connect(authority)
             .await
@@ -165,6 +183,7 @@ impl Session {
             uri: uri.clone(),
             session_id: None,
             timeout,
+            authorization: authorization.and_then(|a| HeaderValue::try_from(a).ok()),
         };
         let body = fixtures::initialize_request(0, PROTOCOL_VERSION);
         let (status, session_id, answers) = session.post(body).await?;
@@ -203,6 +222,9 @@ impl Session {
             .header("mcp-protocol-version", PROTOCOL_VERSION);
         if let Some(id) = &self.session_id {
             request = request.header("mcp-session-id", id.clone());
+        }
+        if let Some(a) = &self.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, a.clone());
         }
         let request = request
             .body(Full::new(Bytes::from(body)))

@@ -11,6 +11,7 @@
 //! assert_eq!(request.method(), Some("tools/call"));
 //! ```
 
+mod admission_load;
 mod answer;
 mod compare;
 mod echo;
@@ -22,6 +23,7 @@ mod http_load;
 mod load;
 mod stats;
 
+pub use admission_load::AdmissionFixture;
 pub use compare::{
     CompareConfig, Comparison, Scenario, TARGET_ADDED_P50_US, TARGET_RATIO, TARGET_RECORD_COST,
     TARGET_RULES_COST,
@@ -29,8 +31,8 @@ pub use compare::{
 pub use echo::{serve, serve_stdio};
 pub use error::{Error, Result};
 pub use http_compare::{
-    HttpCompareConfig, HttpComparison, HttpScenario, Mode, TARGET_HTTP_RATIO,
-    TARGET_IDLE_SESSION_BYTES,
+    HttpCompareConfig, HttpComparison, HttpScenario, Mode, TARGET_ADMISSION_COST,
+    TARGET_HTTP_RATIO, TARGET_IDLE_SESSION_BYTES,
 };
 pub use http_echo::serve_http;
 pub use http_load::{HttpLoadConfig, open_idle_sessions};

@@ -84,6 +84,10 @@ struct Compare {
     /// With compare: exit with status 2 when a target is missed.
     #[arg(long)]
     strict: bool,
+    /// Also measure HTTP → HTTP with the gateway's admission step on (a JWT on every
+    /// request, rate limits, a policy, audit).
+    #[arg(long)]
+    admission: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -184,6 +188,7 @@ fn compare(args: Compare, check: bool) -> Result<ExitCode, Error> {
         idle_sessions: args
             .idle_sessions
             .unwrap_or(if check { 200 } else { 10_000 }),
+        admission: args.admission,
     };
     let comparison = config.run(|line| eprintln!("{line}"))?;
     print!("{}", comparison.table());
