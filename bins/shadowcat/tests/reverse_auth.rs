@@ -109,7 +109,7 @@ fn tokens_are_checked_the_upstream_never_sees_them_and_keys_rotate() {
     std::fs::write(
         &config,
         format!(
-            "auth:\n  resource: {resource}\n  issuer: {ISSUER}\n  jwks_url: {jwks}\n  ca_file: {ca}\n  scopes_supported: [mcp:tools, mcp:admin]\n\
+            "auth:\n  resource: {resource}\n  issuer: {ISSUER}\n  jwks_url: {jwks}\n  ca_file: {ca}\n  scopes_supported: [mcp:tools, mcp:admin]\n  jwks_refresh_min_interval_secs: 1\n\
              policy:\n  default: allow\n  rules:\n    - name: admins-only\n      effect: allow\n      scopes: [mcp:admin]\n      match: {{tool: delete_everything}}\n    - name: no-deletes\n      effect: deny\n      match: {{tool: delete_everything}}\n    - name: no-secrets\n      effect: deny\n      match: {{tool: echo, json: {{path: \"$.params.arguments.message\", regex: secret}}}}\n      message: no secrets through this gateway\n\
              audit:\n  path: {audit}\n\
              upstream:\n  type: client_credentials\n  token_url: {token}\n  client_id: gateway\n  client_secret: gateway-secret\n",
@@ -273,6 +273,21 @@ fn tokens_are_checked_the_upstream_never_sees_them_and_keys_rotate() {
     let k2 = SigningKey::ec_p256("k2");
     idp.docs.set_json("/jwks.json", jwks(&[&k1, &k2]));
     let rotated = k2.sign(&claims(&resource, "bob", "mcp:tools"));
+    // Unknown key ids refetch the keys at most once a second (the bad tokens above used
+    // that up): within a few seconds the new key is known.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = initialize(Some(&rotated), &addr, "/mcp");
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 401, "{}", r.text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key was never fetched"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let report = client(&resource, &rotated, &["echo:rotated"]);
     assert_eq!(report["calls"][0]["text"], "Echo: rotated", "{report}");
     // ... and the old key still works.

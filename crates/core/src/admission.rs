@@ -203,7 +203,9 @@ impl Admission {
     /// paths.
     pub fn metadata(&self, path: &str) -> Option<Response<HttpBody>> {
         let resource = self.resource.as_ref()?;
-        if !resource.metadata_paths().iter().any(|p| p == path) {
+        if !path.starts_with("/.well-known/")
+            || !resource.metadata_paths().iter().any(|p| p == path)
+        {
             return None;
         }
         let body = serde_json::to_vec(&resource.metadata()).unwrap_or_default();
