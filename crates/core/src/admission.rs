@@ -95,8 +95,13 @@ impl AdmissionConfig {
             let field = e.path().to_string();
             let inner = e.into_inner();
             let mut at = file.map(|f| f.display().to_string()).unwrap_or_default();
+            let mut why = inner.to_string();
             if let Some(l) = inner.location() {
                 at = format!("{at}:{}:{}", l.line(), l.column());
+                // The location is in front already.
+                if let Some(cut) = why.rfind(" at line ") {
+                    why.truncate(cut);
+                }
             }
             let at = if at.is_empty() {
                 String::new()
@@ -108,7 +113,7 @@ impl AdmissionConfig {
             } else {
                 format!("{field}: ")
             };
-            Error::Config(format!("{at}{field}{inner}"))
+            Error::Config(format!("{at}{field}{why}"))
         })?;
         config.validate().map_err(|e| {
             let at = file
@@ -119,9 +124,17 @@ impl AdmissionConfig {
         Ok(config)
     }
 
+    /// Checks every section as the gateway will use it, so a bad file is refused with its
+    /// name before anything starts.
     fn validate(&self) -> std::result::Result<(), shadowcat_auth::Error> {
         if let Some(c) = &self.resource_server {
             c.validate()?;
+        }
+        if let Some(c) = &self.policy {
+            Policy::new(c.clone())?;
+        }
+        if let Some(c) = &self.rate_limits {
+            RateLimiter::new(c.clone())?;
         }
         Ok(())
     }
@@ -342,7 +355,7 @@ impl MessageAdmission for Admission {
             transport,
             message,
         );
-        let tool = ctx_tool(message);
+        let tool = shadowcat_interceptor::called_tool(message);
         if let Some(limits) = &self.limits
             && let Err(limited) = limits.check_message(
                 principal.map(|p| p.subject.as_str()),
@@ -433,20 +446,6 @@ impl MessageAdmission for Admission {
             _ => Admitted::Yes,
         }
     }
-}
-
-/// The tool a `tools/call` names.
-fn ctx_tool(message: &Message) -> Option<String> {
-    if message.method() != Some("tools/call") {
-        return None;
-    }
-    #[derive(serde::Deserialize)]
-    struct Params {
-        name: String,
-    }
-    serde_json::from_str::<Params>(message.params()?)
-        .ok()
-        .map(|p| p.name)
 }
 
 /// Cuts a `tools/list` answer down to the tools the caller may call.
