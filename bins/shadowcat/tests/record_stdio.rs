@@ -402,3 +402,45 @@ rules:
         "changed"
     );
 }
+
+#[test]
+fn odd_and_malformed_lines_are_recorded_as_they_came() {
+    let dir = temp_dir("record-odd");
+    let d = dir.path().to_str().unwrap();
+    let mut proxy = spawn_proxy(&["--record", d]);
+    let mut stdin = proxy.stdin.take().unwrap();
+    let stdout = BufReader::new(proxy.stdout.take().unwrap());
+    let sent = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"driver","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        "\t{ \"jsonrpc\" : \"2.0\", \"id\" : 2, \"method\" : \"ping\" } ",
+        r#"{"jsonrpc":"2.0","id":3,"method":"ping","params":{"_meta":{"s":"café \u00e9 \ud83d\ude00"}}}"#,
+        "not json {",
+        r#"{"jsonrpc":"2.0","id":4,"method":"ping","params":{"n":123456789012345678901234567890}}"#,
+    ];
+    for line in sent {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let answers: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert!(proxy.wait().unwrap().success());
+    assert_eq!(answers.len(), 5, "{answers:?}");
+    let refused: Vec<&Value> = answers.iter().filter(|a| a["id"].is_null()).collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert_eq!(refused[0]["error"]["code"], -32700, "{answers:?}");
+
+    let paths = tapes_in(dir.path());
+    assert_eq!(paths.len(), 1);
+    let tape = read_tape(&paths[0]);
+    assert!(tape.error.is_none(), "{:?}", tape.error);
+    let received: Vec<&[u8]> = at(&tape.frames, Direction::ClientToServer, Edge::Client)
+        .iter()
+        .map(|f| &f.message[..])
+        .collect();
+    // Every line, parsed or not, is on the tape byte for byte (without its line feed).
+    let expected: Vec<&[u8]> = sent.iter().map(|l| l.as_bytes()).collect();
+    assert_eq!(received, expected);
+}

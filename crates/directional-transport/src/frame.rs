@@ -1,5 +1,7 @@
 //! Frames and the transport traits.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use shadowcat_mcp::{Message, RequestId};
@@ -28,6 +30,15 @@ pub struct Frame {
     /// The message already parsed from `bytes`, when the transport had to parse it anyway
     /// (HTTP reads a POST body to route it), so the pipeline does not parse it twice.
     pub parsed: Option<Box<Message>>,
+    /// The status of the HTTP response that carried the message, on HTTP transports (a
+    /// server message: the answer to a POST, or a GET stream). An error answer the
+    /// transport makes in place of a response it could not use (an error status, an
+    /// unexpected content type) has that response's status; one made for a request that
+    /// got no response has none.
+    pub status: Option<u16>,
+    /// The SSE event id the message came with, when it came in a server-sent event that
+    /// had one.
+    pub event_id: Option<Box<str>>,
 }
 
 impl Frame {
@@ -40,6 +51,8 @@ impl Frame {
             related: None,
             headers: None,
             parsed: None,
+            status: None,
+            event_id: None,
         }
     }
 
@@ -74,6 +87,25 @@ pub trait FrameReader: Send {
     /// side flushes when this is false, so bursts go out in one write.
     fn has_buffered(&self) -> bool {
         false
+    }
+}
+
+/// How a writer's transport sends the message it was last given: the status of the HTTP
+/// response the message goes out in, and the SSE event id it was given. See
+/// [`FrameWriter::last_delivery`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivered {
+    /// The status of the HTTP response that carries the message.
+    pub status: Option<u16>,
+    /// The id of the server-sent event that carries the message, when it has one.
+    pub event_id: Option<Arc<str>>,
+}
+
+impl Delivered {
+    /// A delivery in a response with `status`, in an event with `event_id` when given.
+    pub fn new(status: Option<u16>, event_id: Option<Arc<str>>) -> Self {
+        Self { status, event_id }
     }
 }
 
@@ -127,6 +159,16 @@ pub trait FrameWriter: Send {
             }
             StreamFault::ExpireSession => false,
         }
+    }
+
+    /// How the message last given to [`enqueue`](Self::enqueue),
+    /// [`enqueue_message`](Self::enqueue_message),
+    /// [`enqueue_corrupt`](Self::enqueue_corrupt) or [`send`](Self::send) goes out, when
+    /// the transport knows (HTTP: the response status and SSE event id); `None` when it
+    /// does not say, or the message has no way out yet. A writer that wraps another one
+    /// passes this on.
+    fn last_delivery(&self) -> Option<Delivered> {
+        None
     }
 
     /// How many bytes are buffered and not yet written.
@@ -222,4 +264,22 @@ pub trait Incoming: Send {
 pub trait Outgoing: Send {
     /// Connects (for a subprocess: starts it).
     async fn connect(&mut self) -> Result<Upstream>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_stays_small_enough_to_move_per_message() {
+        // Frames go through channels one per message: the HTTP facts add a status and a
+        // boxed event id, not a map or an inline string.
+        assert!(
+            std::mem::size_of::<Frame>() <= 144,
+            "{}",
+            std::mem::size_of::<Frame>()
+        );
+        let frame = Frame::new(Bytes::from_static(b"{}"));
+        assert_eq!((frame.status, frame.event_id), (None, None));
+    }
 }

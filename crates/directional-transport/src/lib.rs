@@ -31,8 +31,8 @@ mod subprocess;
 
 pub use error::{Error, Result};
 pub use frame::{
-    Connection, Frame, FrameReader, FrameWriter, Incoming, Outgoing, Received, StreamFault,
-    TransportKind, Upstream,
+    Connection, Delivered, Frame, FrameReader, FrameWriter, Incoming, Outgoing, Received,
+    StreamFault, TransportKind, Upstream,
 };
 pub use http_in::{
     AdmissionContext, Admitted, AnswerFilter, Grant, HttpHandler, HttpIncoming, HttpIncomingConfig,

@@ -33,6 +33,8 @@ fn frame(line: Line) -> Frame {
         related: None,
         headers: None,
         parsed: None,
+        status: None,
+        event_id: None,
     }
 }
 

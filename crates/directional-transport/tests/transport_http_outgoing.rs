@@ -220,7 +220,18 @@ async fn a_streamable_session_lists_tools_and_relates_progress_to_its_call() {
     assert!(notes.len() >= 3, "{} progress notifications", notes.len());
     for (frame, _) in &seen {
         assert_eq!(frame.related, Some(RequestId::number(3)), "{frame:?}");
+        assert_eq!(frame.status, Some(200), "{frame:?}");
     }
+    // The fixture keeps events for resumption: each has its own id.
+    let mut ids: Vec<_> = seen.iter().map(|(f, _)| f.event_id.clone()).collect();
+    assert!(
+        ids.iter()
+            .all(|id| id.as_deref().is_some_and(|id| !id.is_empty())),
+        "{ids:?}"
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), seen.len(), "distinct event ids");
 
     let requests = tap.requests();
     assert!(
@@ -337,6 +348,11 @@ async fn a_closed_answer_stream_is_resumed_with_last_event_id() {
     let seen = until_response(&mut *upstream.reader, 7).await;
     let (frame, answer) = seen.last().unwrap();
     assert_eq!(frame.related, Some(RequestId::number(7)));
+    assert_eq!(frame.status, Some(200), "the resumed stream's status");
+    assert!(
+        frame.event_id.as_deref().is_some_and(|id| !id.is_empty()),
+        "{frame:?}"
+    );
     let text = result(answer)["content"][0]["text"]
         .as_str()
         .unwrap()
@@ -406,6 +422,7 @@ async fn legacy_session(url: &str, mode: HttpMode) -> TransportKind {
     let (frame, answer) = next(&mut *upstream.reader).await;
     assert_eq!(answer.id(), Some(&RequestId::number(1)));
     assert_eq!(frame.related, None, "legacy answers come on the one stream");
+    assert_eq!(frame.status, Some(200), "the status of the event stream");
     assert!(result(&answer)["serverInfo"]["name"].is_string());
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     send(&mut upstream, &initialized).await;

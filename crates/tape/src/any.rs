@@ -286,6 +286,18 @@ impl TapeWriter {
         }
     }
 
+    /// Writes one frame whose message a validating JSON parser has accepted as one JSON
+    /// value (a parsed `shadowcat_mcp::Message`'s bytes): the JSONL writer skips its own
+    /// check of the message (see [`JsonlWriter::write_parsed_frame`]); the binary formats
+    /// store bytes as they are either way.
+    pub fn write_parsed_frame(&mut self, frame: &TapeFrame) -> Result<()> {
+        match &mut self.inner {
+            WriterInner::Jsonl(w) => w.write_parsed_frame(frame),
+            WriterInner::Binary(w) => w.write_frame(frame),
+            WriterInner::Lz4(w) => w.write_frame(frame),
+        }
+    }
+
     /// Writes a marker: `count` frames were dropped by the recorder at `offset_ns`.
     pub fn write_dropped(&mut self, count: u64, offset_ns: u64) -> Result<()> {
         match &mut self.inner {

@@ -158,10 +158,54 @@ fn header() -> impl Strategy<Value = TapeHeader> {
 fn write_tape(header: &TapeHeader, frames: &[TapeFrame]) -> Vec<u8> {
     let mut writer = JsonlWriter::new(Vec::new());
     writer.write_header(header).unwrap();
-    for frame in frames {
-        writer.write_frame(frame).unwrap();
+    for (i, frame) in frames.iter().enumerate() {
+        // Every other frame that is valid JSON goes the way parsed messages are recorded:
+        // both ways must give the same line.
+        let parsed = serde_json::from_slice::<serde::de::IgnoredAny>(&frame.message).is_ok();
+        if parsed && i % 2 == 1 {
+            writer.write_parsed_frame(frame).unwrap();
+        } else {
+            writer.write_frame(frame).unwrap();
+        }
     }
     writer.into_inner().unwrap()
+}
+
+#[test]
+fn session_ids_are_written_for_every_frame_as_they_change() {
+    let sessions = [
+        Some("a\"1"),
+        Some("a\"1"),
+        Some("b"),
+        None,
+        Some("a\"1"),
+        Some("b"),
+    ];
+    let frames: Vec<TapeFrame> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut f = TapeFrame::new(
+                i as u64 * 1_000_000_007,
+                Direction::ClientToServer,
+                Edge::Client,
+                &b"{}"[..],
+            );
+            f.session_id = s.map(str::to_owned);
+            f
+        })
+        .collect();
+    let tape = write_tape(&TapeHeader::from_unix_ns("t", 0), &frames);
+    let read: Vec<TapeFrame> = JsonlReader::new(&tape[..])
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(read, frames);
+    let text = String::from_utf8(tape).unwrap();
+    assert!(
+        text.contains(r#"{"offset_ns":5000000035,"direction""#),
+        "{text}"
+    );
 }
 
 proptest! {

@@ -162,7 +162,8 @@ pub(crate) struct SessionInfo {
 
 /// What goes through the queue.
 pub(crate) enum Item {
-    Frame(Arc<SessionInfo>, TapeFrame),
+    /// A frame, and whether its message is a parsed `Message`'s bytes (known to be JSON).
+    Frame(Arc<SessionInfo>, TapeFrame, bool),
     /// The session ended: its tape (one per session) is finished.
     Close(Arc<SessionInfo>),
 }
@@ -322,11 +323,22 @@ impl SessionTap {
     /// frame was dropped (counted, and marked in the tape). The tape gets it with this
     /// session's id (a session id already in the frame is kept).
     pub fn try_record(&self, frame: TapeFrame) -> bool {
+        self.push(frame, false)
+    }
+
+    /// Like [`try_record`](Self::try_record), for a frame whose message is the bytes of a
+    /// parsed [`shadowcat_mcp::Message`]: the writer does not check again that they are
+    /// JSON.
+    pub fn try_record_parsed(&self, frame: TapeFrame) -> bool {
+        self.push(frame, true)
+    }
+
+    fn push(&self, frame: TapeFrame, parsed: bool) -> bool {
         let inner = &self.0.recorder.0;
         // The writer sets the frame's session id (from the session), off the hot path.
         if inner
             .queue
-            .try_push(Item::Frame(self.0.info.clone(), frame))
+            .try_push(Item::Frame(self.0.info.clone(), frame, parsed))
         {
             inner.counters.queued.fetch_add(1, Ordering::Relaxed);
             return true;

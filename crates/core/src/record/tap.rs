@@ -6,7 +6,8 @@ use bytes::Bytes;
 use shadowcat_mcp::{Message, RequestId};
 use shadowcat_tape::{Direction, Edge, HttpMeta, TapeFrame};
 use shadowcat_transport::{
-    Connection, FrameReader, FrameWriter, Received, Result, StreamFault, TransportKind, Upstream,
+    Connection, Delivered, FrameReader, FrameWriter, Received, Result, StreamFault, TransportKind,
+    Upstream,
 };
 
 use super::{RecordEdges, RecordHandle, SessionTap};
@@ -19,13 +20,47 @@ pub(crate) struct Place {
     pub(crate) http: bool,
 }
 
+/// The HTTP facts of one message besides its pass-through headers: the status of the
+/// response that carried it and its SSE event id.
+#[derive(Debug, Clone, Copy, Default)]
+struct Carried<'a> {
+    status: Option<u16>,
+    event_id: Option<&'a str>,
+}
+
+impl<'a> Carried<'a> {
+    fn delivered(delivered: Option<&'a Delivered>) -> Self {
+        delivered.map_or_else(Self::default, |d| Self {
+            status: d.status,
+            event_id: d.event_id.as_deref(),
+        })
+    }
+}
+
+/// The bytes of one message to record: `parsed` when they are a parsed [`Message`]'s (known
+/// to be JSON, which spares the tape writer checking them again).
+struct Seen {
+    bytes: Bytes,
+    parsed: bool,
+}
+
 impl Place {
-    fn record(&self, tap: &SessionTap, bytes: Bytes, headers: Option<&http::HeaderMap>) {
-        let mut frame = TapeFrame::new(tap.offset_now(), self.direction, self.edge, bytes);
+    fn record(
+        &self,
+        tap: &SessionTap,
+        seen: Seen,
+        headers: Option<&http::HeaderMap>,
+        carried: Carried<'_>,
+    ) {
+        let mut frame = TapeFrame::new(tap.offset_now(), self.direction, self.edge, seen.bytes);
         if self.http {
-            frame = frame.with_http(meta(headers));
+            frame = frame.with_http(meta(headers, carried));
         }
-        tap.try_record(frame);
+        if seen.parsed {
+            tap.try_record_parsed(frame);
+        } else {
+            tap.try_record(frame);
+        }
     }
 }
 
@@ -45,9 +80,16 @@ pub(crate) fn tap_place(from: shadowcat_mcp::Peer, client_edge: bool, http: bool
     }
 }
 
-/// The HTTP metadata a frame's pass-through headers give.
-fn meta(headers: Option<&http::HeaderMap>) -> HttpMeta {
+/// The HTTP metadata of a frame: its pass-through headers, the status of the response that
+/// carried it and its SSE event id.
+fn meta(headers: Option<&http::HeaderMap>, carried: Carried<'_>) -> HttpMeta {
     let mut meta = HttpMeta::new();
+    if let Some(status) = carried.status {
+        meta = meta.with_status(status);
+    }
+    if let Some(event_id) = carried.event_id {
+        meta = meta.with_event_id(event_id);
+    }
     if let Some(headers) = headers {
         for name in headers.keys() {
             let joined = headers
@@ -70,10 +112,27 @@ pub(crate) struct RecordingReader {
 }
 
 impl RecordingReader {
-    fn seen(&self, item: &Received) {
+    /// Records a frame as received. A frame the transport did not parse is parsed here, and
+    /// the pipeline takes the parsed message from the frame instead of parsing it again: the
+    /// tape then knows the bytes are JSON without checking. Bytes that do not parse are left
+    /// for the pipeline to answer, and recorded as they are.
+    fn seen(&self, item: &mut Received) {
         if let Ok(frame) = item {
+            if frame.parsed.is_none()
+                && let Ok(message) = Message::parse(frame.bytes.clone())
+            {
+                frame.parsed = Some(Box::new(message));
+            }
+            let carried = Carried {
+                status: frame.status,
+                event_id: frame.event_id.as_deref(),
+            };
+            let seen = Seen {
+                bytes: frame.bytes.clone(),
+                parsed: frame.parsed.is_some(),
+            };
             self.place
-                .record(&self.tap, frame.bytes.clone(), frame.headers.as_deref());
+                .record(&self.tap, seen, frame.headers.as_deref(), carried);
         }
     }
 }
@@ -81,16 +140,16 @@ impl RecordingReader {
 #[async_trait]
 impl FrameReader for RecordingReader {
     async fn recv(&mut self) -> Result<Option<Received>> {
-        let item = self.inner.recv().await?;
-        if let Some(received) = &item {
+        let mut item = self.inner.recv().await?;
+        if let Some(received) = &mut item {
             self.seen(received);
         }
         Ok(item)
     }
 
     fn next_buffered(&mut self) -> Option<Received> {
-        let item = self.inner.next_buffered();
-        if let Some(received) = &item {
+        let mut item = self.inner.next_buffered();
+        if let Some(received) = &mut item {
             self.seen(received);
         }
         item
@@ -101,19 +160,36 @@ impl FrameReader for RecordingReader {
     }
 }
 
-/// Records every message written, as sent (after interception changed it).
+/// Records every message written, as sent (after interception changed it), with how the
+/// wrapped writer sends it (on HTTP: the response status and SSE event id).
 pub(crate) struct RecordingWriter {
     pub(crate) inner: Box<dyn FrameWriter>,
     pub(crate) tap: SessionTap,
     pub(crate) place: Place,
 }
 
+impl RecordingWriter {
+    /// Records a message the wrapped writer was just given.
+    fn written(&self, seen: Seen, headers: Option<&http::HeaderMap>) {
+        let delivered = if self.place.http {
+            self.inner.last_delivery()
+        } else {
+            None
+        };
+        self.place.record(
+            &self.tap,
+            seen,
+            headers,
+            Carried::delivered(delivered.as_ref()),
+        );
+    }
+}
+
 #[async_trait]
 impl FrameWriter for RecordingWriter {
     fn enqueue(&mut self, message: &[u8]) {
-        self.place
-            .record(&self.tap, Bytes::copy_from_slice(message), None);
         self.inner.enqueue(message);
+        self.written(unparsed(message), None);
     }
 
     fn enqueue_message(
@@ -122,15 +198,17 @@ impl FrameWriter for RecordingWriter {
         related: Option<&RequestId>,
         headers: Option<&http::HeaderMap>,
     ) {
-        self.place
-            .record(&self.tap, message.as_bytes().clone(), headers);
         self.inner.enqueue_message(message, related, headers);
+        let seen = Seen {
+            bytes: message.as_bytes().clone(),
+            parsed: true,
+        };
+        self.written(seen, headers);
     }
 
     fn enqueue_corrupt(&mut self, bytes: &[u8], instead_of: &Message, related: Option<&RequestId>) {
-        self.place
-            .record(&self.tap, Bytes::copy_from_slice(bytes), None);
         self.inner.enqueue_corrupt(bytes, instead_of, related);
+        self.written(unparsed(bytes), None);
     }
 
     fn fault(
@@ -142,14 +220,18 @@ impl FrameWriter for RecordingWriter {
         self.inner.fault(fault, message, related)
     }
 
+    fn last_delivery(&self) -> Option<Delivered> {
+        self.inner.last_delivery()
+    }
+
     fn buffered(&self) -> usize {
         self.inner.buffered()
     }
 
     async fn send(&mut self, message: &[u8]) -> Result<()> {
-        self.place
-            .record(&self.tap, Bytes::copy_from_slice(message), None);
-        self.inner.send(message).await
+        let sent = self.inner.send(message).await;
+        self.written(unparsed(message), None);
+        sent
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -158,6 +240,14 @@ impl FrameWriter for RecordingWriter {
 
     async fn close(&mut self) -> Result<()> {
         self.inner.close().await
+    }
+}
+
+/// Bytes written as they are, not known to be a parsed message.
+fn unparsed(bytes: &[u8]) -> Seen {
+    Seen {
+        bytes: Bytes::copy_from_slice(bytes),
+        parsed: false,
     }
 }
 

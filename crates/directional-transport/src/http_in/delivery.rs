@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::session::RouteId;
 use super::sse_body::Outbound;
+use crate::Delivered;
 
 /// Where one message goes.
 pub(crate) struct Delivery {
@@ -17,6 +18,19 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
+    /// How the message goes out: every client stream (a POST's JSON answer or event
+    /// stream, a GET stream, the legacy stream) is a 200 response, except a session
+    /// expired on purpose (404); in an SSE event with the id the session gave it, if any.
+    pub(crate) fn delivered(&self) -> Delivered {
+        match &self.item {
+            Outbound::Message { event_id, .. } | Outbound::Cut { event_id, .. } => {
+                Delivered::new(Some(200), event_id.clone())
+            }
+            Outbound::Expire => Delivered::new(Some(404), None),
+            Outbound::Priming { .. } | Outbound::Endpoint(_) => Delivered::new(Some(200), None),
+        }
+    }
+
     /// The same delivery carrying `bytes` instead of the message (a corrupted message).
     pub(crate) fn corrupted(mut self, bytes: Bytes) -> Self {
         if let Outbound::Message { bytes: b, .. } = &mut self.item {

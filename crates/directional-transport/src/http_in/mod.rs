@@ -28,8 +28,8 @@ pub use handler::HttpHandler;
 use session::SessionState;
 
 use crate::{
-    Connection, Frame, FrameReader, FrameWriter, Incoming, Received, Result, StreamFault,
-    TransportKind,
+    Connection, Delivered, Frame, FrameReader, FrameWriter, Incoming, Received, Result,
+    StreamFault, TransportKind,
 };
 
 /// How the HTTP incoming transport behaves.
@@ -223,6 +223,7 @@ impl Shared {
             writer: Box::new(HttpWriter {
                 session: state.clone(),
                 queue: Vec::new(),
+                last: None,
             }),
             kind,
             session: Some(id.to_string()),
@@ -407,6 +408,16 @@ impl FrameReader for HttpReader {
 struct HttpWriter {
     session: Arc<SessionState>,
     queue: Vec<session::Delivery>,
+    /// How the message last given goes out (see [`FrameWriter::last_delivery`]).
+    last: Option<Delivered>,
+}
+
+impl HttpWriter {
+    /// Queues a routed message (`None`: dropped, or waiting for a stream to go on).
+    fn queue(&mut self, delivery: Option<session::Delivery>) {
+        self.last = delivery.as_ref().map(session::Delivery::delivered);
+        self.queue.extend(delivery);
+    }
 }
 
 #[async_trait]
@@ -415,6 +426,7 @@ impl FrameWriter for HttpWriter {
         match Message::parse(bytes::Bytes::copy_from_slice(message)) {
             Ok(msg) => self.enqueue_message(&msg, None, None),
             Err(e) => {
+                self.last = None;
                 tracing::warn!(session = %self.session.id, "dropped an unparsable message for the client: {e}")
             }
         }
@@ -426,9 +438,8 @@ impl FrameWriter for HttpWriter {
         related: Option<&shadowcat_mcp::RequestId>,
         _headers: Option<&http::HeaderMap>,
     ) {
-        if let Some(delivery) = self.session.route(message, related) {
-            self.queue.push(delivery);
-        }
+        let delivery = self.session.route(message, related);
+        self.queue(delivery);
     }
 
     fn enqueue_corrupt(
@@ -437,10 +448,8 @@ impl FrameWriter for HttpWriter {
         instead_of: &Message,
         related: Option<&shadowcat_mcp::RequestId>,
     ) {
-        if let Some(delivery) = self.session.route(instead_of, related) {
-            self.queue
-                .push(delivery.corrupted(bytes::Bytes::copy_from_slice(bytes)));
-        }
+        let delivery = self.session.route(instead_of, related);
+        self.queue(delivery.map(|d| d.corrupted(bytes::Bytes::copy_from_slice(bytes))));
     }
 
     fn fault(
@@ -451,9 +460,8 @@ impl FrameWriter for HttpWriter {
     ) -> bool {
         match fault {
             StreamFault::Cut => {
-                if let Some(d) = self.session.route(message, related) {
-                    self.queue.push(d.cut());
-                }
+                let delivery = self.session.route(message, related);
+                self.queue(delivery.map(session::Delivery::cut));
             }
             StreamFault::ExpireSession => {
                 // A request expires the session on its own POST: the answer it waits for
@@ -470,14 +478,16 @@ impl FrameWriter for HttpWriter {
                     }
                     _ => self.session.route(message, related),
                 };
-                if let Some(d) = delivery {
-                    self.queue.push(d.expired());
-                }
+                self.queue(delivery.map(session::Delivery::expired));
                 tracing::info!(session = %self.session.id, "session expired on purpose (fault injection)");
                 self.session.close(SessionEnd::Proxy);
             }
         }
         true
+    }
+
+    fn last_delivery(&self) -> Option<Delivered> {
+        self.last.clone()
     }
 
     fn buffered(&self) -> usize {

@@ -172,7 +172,8 @@ impl Context {
         self.frames.send(item).await.is_ok()
     }
 
-    /// Answers each of `ids` with a JSON-RPC error response; false when the reader is gone.
+    /// Answers each of `ids` with a JSON-RPC error response, naming `status`, the status the
+    /// upstream answered with (the frames carry it); false when the reader is gone.
     pub(super) async fn fail(
         &self,
         ids: &[RequestId],
@@ -180,10 +181,26 @@ impl Context {
         text: &str,
         status: Option<StatusCode>,
     ) -> bool {
-        let data = status.map(|s| serde_json::json!({ "httpStatus": s.as_u16() }));
+        self.answer_with_error(ids, code, text, status, status)
+            .await
+    }
+
+    /// Answers each of `ids` with a JSON-RPC error response whose data names `named`; the
+    /// frames carry `answered`, the status of the upstream's response, when there was one.
+    async fn answer_with_error(
+        &self,
+        ids: &[RequestId],
+        code: ErrorCode,
+        text: &str,
+        named: Option<StatusCode>,
+        answered: Option<StatusCode>,
+    ) -> bool {
+        let data = named.map(|s| serde_json::json!({ "httpStatus": s.as_u16() }));
         for id in ids {
             let answer = Message::error_response(Some(id), code, text, data.as_ref());
-            if !self.emit(Ok(Frame::new(answer.into_bytes()))).await {
+            let mut frame = Frame::new(answer.into_bytes());
+            frame.status = answered.map(|s| s.as_u16());
+            if !self.emit(Ok(frame)).await {
                 return false;
             }
         }
@@ -205,11 +222,13 @@ impl Context {
             }
             Failure::Unauthorized(reason) => {
                 let text = format!("upstream {} needs authorization: {reason}", self.url);
-                self.fail(
+                // The credentials may have failed before any response: no status to carry.
+                self.answer_with_error(
                     ids,
                     ErrorCode::INTERNAL_ERROR,
                     &text,
                     Some(StatusCode::UNAUTHORIZED),
+                    None,
                 )
                 .await
             }
@@ -554,6 +573,8 @@ mod tests {
                 error.message
             );
             assert!(error.message.contains("502"), "{}", error.message);
+            assert_eq!(frame.status, Some(502), "the refusal's status");
+            assert_eq!(frame.event_id, None);
         }
     }
 }

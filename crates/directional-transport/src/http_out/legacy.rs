@@ -51,8 +51,16 @@ pub(super) async fn stream(ctx: Arc<Context>, endpoint: oneshot::Sender<Result<U
         }
     }
     let mut messages = 0;
-    if let Pumped::Closed(reason) =
-        pump(&ctx, &mut body, &mut decoder, None, None, &mut messages).await
+    if let Pumped::Closed(reason) = pump(
+        &ctx,
+        &mut body,
+        status,
+        &mut decoder,
+        None,
+        None,
+        &mut messages,
+    )
+    .await
     {
         tracing::info!(upstream = %ctx.url, "the legacy SSE stream is over: {reason}");
     }

@@ -85,6 +85,7 @@ impl Post {
                 if awaited.ids.len() < before {
                     let mut frame = Frame::new(answer.into_bytes());
                     frame.related = Awaited::new(&self.message).related();
+                    frame.status = Some(status.as_u16());
                     if !ctx.emit(Ok(frame)).await {
                         return;
                     }
@@ -112,12 +113,21 @@ impl Post {
                 let mut decoder = shadowcat_mcp::SseDecoder::new(ctx.config.max_message_size);
                 let mut body = response.into_body();
                 let mut count = 0;
-                let _ = pump(&ctx, &mut body, &mut decoder, None, None, &mut count).await;
+                let _ = pump(
+                    &ctx,
+                    &mut body,
+                    status,
+                    &mut decoder,
+                    None,
+                    None,
+                    &mut count,
+                )
+                .await;
             } else {
-                read_post_stream(&ctx, response.into_body(), awaited).await;
+                read_post_stream(&ctx, response.into_body(), status, awaited).await;
             }
         } else if has_content_type(&response, "application/json") {
-            read_json(&ctx, response.into_body(), awaited).await;
+            read_json(&ctx, response.into_body(), status, awaited).await;
         } else if !awaited.is_done() {
             let kind = response
                 .headers()
@@ -143,10 +153,10 @@ impl Post {
     }
 }
 
-/// A JSON answer: one message or a batch, handed on as one frame with its bytes unchanged.
-/// An answer that is not JSON-RPC, or lacks a response, gets error responses for the
-/// requests it should have answered.
-async fn read_json(ctx: &Context, mut body: Incoming, mut awaited: Awaited) {
+/// A JSON answer (a response with `status`): one message or a batch, handed on as one
+/// frame with its bytes unchanged. An answer that is not JSON-RPC, or lacks a response,
+/// gets error responses for the requests it should have answered.
+async fn read_json(ctx: &Context, mut body: Incoming, status: StatusCode, mut awaited: Awaited) {
     let related = awaited.related();
     let bytes = match read_body(&mut body, ctx.config.max_message_size).await {
         Ok(bytes) => bytes,
@@ -165,6 +175,7 @@ async fn read_json(ctx: &Context, mut body: Incoming, mut awaited: Awaited) {
             awaited.observe(ctx, &message);
             let mut frame = Frame::new(bytes);
             frame.related = related;
+            frame.status = Some(status.as_u16());
             if !ctx.emit(Ok(frame)).await {
                 return;
             }

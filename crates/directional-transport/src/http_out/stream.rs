@@ -123,11 +123,13 @@ pub(super) enum Pumped {
     ReaderGone,
 }
 
-/// Hands every message event of `body` to the reader, `related` to the POSTed request,
-/// until `awaited` is all answered or the stream ends. Counts the messages in `messages`.
+/// Hands every message event of `body` (the body of a response with `status`) to the
+/// reader, `related` to the POSTed request, until `awaited` is all answered or the stream
+/// ends. Counts the messages in `messages`.
 pub(super) async fn pump(
     ctx: &Context,
     body: &mut Incoming,
+    status: StatusCode,
     decoder: &mut SseDecoder,
     related: Option<&RequestId>,
     mut awaited: Option<&mut Awaited>,
@@ -143,6 +145,10 @@ pub(super) async fn pump(
             }
             Next::Event(event) => {
                 *messages += 1;
+                let event_id = event
+                    .id
+                    .filter(|id| !id.is_empty())
+                    .map(String::into_boxed_str);
                 let bytes = Bytes::from(event.data);
                 match Message::parse(bytes.clone()) {
                     Ok(message) => {
@@ -151,6 +157,8 @@ pub(super) async fn pump(
                         }
                         let mut frame = Frame::new(bytes);
                         frame.related = related.cloned();
+                        frame.status = Some(status.as_u16());
+                        frame.event_id = event_id;
                         Ok(frame)
                     }
                     Err(e) => Err(e),
@@ -168,7 +176,8 @@ pub(super) async fn pump(
 
 /// What asking for an event stream with GET gave.
 pub(super) enum Opened {
-    Stream(Incoming),
+    /// An event stream: the response's body and status.
+    Stream(Incoming, StatusCode),
     /// 405: the server offers no GET stream.
     NoStream,
     /// 404 for a known session id, with what the body said.
@@ -191,7 +200,7 @@ pub(super) async fn open_stream(ctx: &Context, last_event_id: Option<&str>) -> O
     };
     let status = response.status();
     if status.is_success() && has_content_type(&response, "text/event-stream") {
-        return Opened::Stream(response.into_body());
+        return Opened::Stream(response.into_body(), status);
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         return Opened::NoStream;
@@ -216,7 +225,12 @@ fn delay(ctx: &Context, decoder: &SseDecoder, attempt: u32) -> Duration {
 
 /// Reads the SSE answer of a POST until every awaited request is answered, resuming the
 /// stream with `Last-Event-ID` when it ends early; requests left unanswered get errors.
-pub(super) async fn read_post_stream(ctx: &Context, mut body: Incoming, mut awaited: Awaited) {
+pub(super) async fn read_post_stream(
+    ctx: &Context,
+    mut body: Incoming,
+    mut status: StatusCode,
+    mut awaited: Awaited,
+) {
     let related = awaited.related();
     let mut decoder = SseDecoder::new(ctx.config.max_message_size);
     let mut failures = 0u32;
@@ -225,6 +239,7 @@ pub(super) async fn read_post_stream(ctx: &Context, mut body: Incoming, mut awai
         let mut reason = match pump(
             ctx,
             &mut body,
+            status,
             &mut decoder,
             related.as_ref(),
             Some(&mut awaited),
@@ -261,8 +276,9 @@ pub(super) async fn read_post_stream(ctx: &Context, mut body: Incoming, mut awai
             tokio::time::sleep(delay(ctx, &decoder, failures)).await;
             tracing::debug!(upstream = %ctx.url, last_event_id = %last_id, "resuming an answer stream");
             match open_stream(ctx, Some(&last_id)).await {
-                Opened::Stream(resumed) => {
+                Opened::Stream(resumed, resumed_status) => {
                     body = resumed;
+                    status = resumed_status;
                     break;
                 }
                 Opened::NoStream => {
@@ -307,10 +323,19 @@ pub(super) async fn standalone(
             let _ = settled.send(());
         }
         let why = match opened {
-            Opened::Stream(mut body) => {
+            Opened::Stream(mut body, status) => {
                 let opened = Instant::now();
                 let mut messages = 0;
-                let end = pump(&ctx, &mut body, &mut decoder, None, None, &mut messages).await;
+                let end = pump(
+                    &ctx,
+                    &mut body,
+                    status,
+                    &mut decoder,
+                    None,
+                    None,
+                    &mut messages,
+                )
+                .await;
                 if messages > 0 || opened.elapsed() >= HEALTHY_STREAM {
                     failures = 0;
                 }

@@ -16,8 +16,12 @@ use crate::base64;
 const MAX_SPLICE_DEPTH: usize = 100;
 
 /// Appends the message fields of a frame line (with a leading comma) to `out`.
-pub(crate) fn write_fields(bytes: &[u8], out: &mut Vec<u8>) {
-    match classify(bytes) {
+///
+/// `known_json`: a validating JSON parser has already accepted `bytes` as one JSON value
+/// (so they are UTF-8 and follow the grammar); only the checks that parser does not make
+/// (line breaks, whitespace at the ends, the nesting a frame line allows) are made here.
+pub(crate) fn write_fields(bytes: &[u8], known_json: bool, out: &mut Vec<u8>) {
+    match classify(bytes, known_json) {
         Storage::Splice => {
             out.extend_from_slice(b",\"message\":");
             out.extend_from_slice(bytes);
@@ -68,22 +72,43 @@ enum Storage<'a> {
     RawBase64,
 }
 
-fn classify(bytes: &[u8]) -> Storage<'_> {
+fn classify(bytes: &[u8], known_json: bool) -> Storage<'_> {
+    if known_json && splices_as_is(bytes) && within_splice_depth(bytes) {
+        // The common case, without the UTF-8 and grammar passes the parser already made.
+        return Storage::Splice;
+    }
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Storage::RawBase64;
     };
-    let valid =
-        max_depth(bytes) <= MAX_SPLICE_DEPTH && serde_json::from_slice::<&RawValue>(bytes).is_ok();
+    // `from_str`: the text is already known to be UTF-8, so it is not checked again.
+    let valid = within_splice_depth(bytes) && serde_json::from_str::<&RawValue>(text).is_ok();
     if !valid {
         return Storage::Raw(text);
     }
+    if splices_as_is(bytes) {
+        Storage::Splice
+    } else {
+        Storage::SpliceWithRaw(text)
+    }
+}
+
+/// Whether valid JSON `bytes` can stand in a line as they are: no line break anywhere and
+/// no whitespace at either end.
+fn splices_as_is(bytes: &[u8]) -> bool {
     let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
     let edges = bytes.first().is_some_and(is_ws) || bytes.last().is_some_and(is_ws);
-    if edges || memchr::memchr2(b'\n', b'\r', bytes).is_some() {
-        Storage::SpliceWithRaw(text)
-    } else {
-        Storage::Splice
-    }
+    !edges && memchr::memchr2(b'\n', b'\r', bytes).is_none()
+}
+
+/// Whether arrays and objects nest at most [`MAX_SPLICE_DEPTH`] deep. Counting the opening
+/// brackets (a vectorized pass) bounds the depth from above; only when there are more than
+/// the limit is the nesting worked out.
+fn within_splice_depth(bytes: &[u8]) -> bool {
+    let opening = bytes
+        .iter()
+        .map(|&b| usize::from(b == b'{' || b == b'['))
+        .sum::<usize>();
+    opening <= MAX_SPLICE_DEPTH || max_depth(bytes) <= MAX_SPLICE_DEPTH
 }
 
 /// The deepest nesting of arrays and objects, outside strings.
@@ -124,8 +149,15 @@ mod tests {
 
     fn stored(bytes: &[u8]) -> String {
         let mut out = Vec::new();
-        write_fields(bytes, &mut out);
-        String::from_utf8(out).unwrap()
+        write_fields(bytes, false, &mut out);
+        let unchecked = String::from_utf8(out).unwrap();
+        if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+            // Valid JSON is stored the same whether or not the caller vouches for it.
+            let mut known = Vec::new();
+            write_fields(bytes, true, &mut known);
+            assert_eq!(String::from_utf8(known).unwrap(), unchecked, "{bytes:?}");
+        }
+        unchecked
     }
 
     #[test]
@@ -157,5 +189,19 @@ mod tests {
     #[test]
     fn depth_ignores_brackets_in_strings() {
         assert_eq!(max_depth(br#"[{"a":"[[[\"{"}]"#), 2);
+        // Many brackets in strings, shallow nesting: still spliced.
+        let text = format!(r#"{{"a":"{}"}}"#, "[".repeat(300));
+        assert_eq!(stored(text.as_bytes()), format!(",\"message\":{text}"));
+    }
+
+    #[test]
+    fn wide_but_shallow_json_is_spliced() {
+        let wide = format!("[{}]", vec!["{}"; 150].join(","));
+        assert_eq!(stored(wide.as_bytes()), format!(",\"message\":{wide}"));
+        let deep_enough = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(
+            stored(deep_enough.as_bytes()),
+            format!(",\"message\":{deep_enough}")
+        );
     }
 }

@@ -33,6 +33,9 @@ pub struct JsonlWriter<W: Write> {
     name: String,
     line: Vec<u8>,
     header_written: bool,
+    /// The last session id written and its `,"session_id":"..."` text: frames of one
+    /// session follow each other, and the id is escaped once for all of them.
+    session: Option<(String, Vec<u8>)>,
 }
 
 impl JsonlWriter<File> {
@@ -56,6 +59,7 @@ impl<W: Write> JsonlWriter<W> {
             name: "<tape>".to_owned(),
             line: Vec::with_capacity(1024),
             header_written: false,
+            session: None,
         }
     }
 
@@ -88,11 +92,37 @@ impl<W: Write> JsonlWriter<W> {
 
     /// Writes one frame line.
     pub fn write_frame(&mut self, frame: &TapeFrame) -> Result<()> {
+        self.write_frame_line(frame, false)
+    }
+
+    /// Writes one frame line for a frame whose message a validating JSON parser has accepted
+    /// as one JSON value (the bytes of a parsed `shadowcat_mcp::Message`, for instance): the
+    /// writer then skips its own UTF-8 and grammar checks of the message. Bytes that are not
+    /// valid JSON must go through [`write_frame`](Self::write_frame), or the line will not
+    /// read back.
+    pub fn write_parsed_frame(&mut self, frame: &TapeFrame) -> Result<()> {
+        self.write_frame_line(frame, true)
+    }
+
+    fn write_frame_line(&mut self, frame: &TapeFrame, known_json: bool) -> Result<()> {
         if !self.header_written {
             return Err(Error::WriterOrder("a frame cannot come before the header"));
         }
         self.line.clear();
-        encode_frame(frame, &mut self.line);
+        encode_frame_start(frame, &mut self.line);
+        if let Some(id) = &frame.session_id {
+            let cached = self.session.as_ref().filter(|(last, _)| last == id);
+            let field = match cached {
+                Some((_, field)) => field,
+                None => {
+                    let mut field = b",\"session_id\":".to_vec();
+                    push_json_str(&mut field, id);
+                    &self.session.insert((id.clone(), field)).1
+                }
+            };
+            self.line.extend_from_slice(field);
+        }
+        encode_frame_rest(frame, known_json, &mut self.line);
         self.write_line()
     }
 
@@ -172,18 +202,35 @@ fn encode_header(header: &TapeHeader, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-/// A frame line, without its line feed.
-fn encode_frame(frame: &TapeFrame, out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("{{\"offset_ns\":{}", frame.offset_ns).as_bytes());
+/// The start of a frame line: offset, direction and edge (the session id comes next).
+fn encode_frame_start(frame: &TapeFrame, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"offset_ns\":");
+    push_u64(out, frame.offset_ns);
     out.extend_from_slice(b",\"direction\":\"");
     out.extend_from_slice(frame.direction.as_str().as_bytes());
     out.extend_from_slice(b"\",\"edge\":\"");
     out.extend_from_slice(frame.edge.as_str().as_bytes());
     out.push(b'"');
-    if let Some(session_id) = &frame.session_id {
-        out.extend_from_slice(b",\"session_id\":");
-        push_json_str(out, session_id);
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// The rest of a frame line after the session id: HTTP facts and the message, without the
+/// line feed.
+fn encode_frame_rest(frame: &TapeFrame, known_json: bool, out: &mut Vec<u8>) {
     if let Some(http) = &frame.http {
         out.extend_from_slice(b",\"http\":{");
         let mut sep = "";
@@ -212,6 +259,6 @@ fn encode_frame(frame: &TapeFrame, out: &mut Vec<u8>) {
         }
         out.push(b'}');
     }
-    write_fields(&frame.message, out);
+    write_fields(&frame.message, known_json, out);
     out.push(b'}');
 }
